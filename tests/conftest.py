@@ -1,0 +1,64 @@
+"""Shared fixtures: the simulator on loopback, condition waits, thread-leak guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+OPENAPI_PATH = SHARED_DIR / "aihub-openapi.yaml"
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate!r}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def hub_sim() -> Iterator[Any]:
+    """A started simulator on 127.0.0.1 (token 't'); `.options` can be changed at runtime."""
+    from watcher.hubsim import SimOptions, serve_in_thread
+
+    with serve_in_thread(SimOptions(token="t", seed=1)) as sim:
+        yield sim
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    from watcher.logs import reset_logging
+
+    structlog.reset_defaults()
+    yield
+    reset_logging()
+    structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    """Every thread a test starts must be gone (or going) when it ends."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        leaked = [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+        ]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not leaked, f"threads leaked: {leaked}"

@@ -1,0 +1,116 @@
+"""Hot reload against a running daemon: valid edits apply, broken edits change nothing."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.daemon_helpers import (
+    DEPLOYMENT,
+    DaemonProcess,
+    input_dir,
+    make_drop,
+    runs_by_input_dir,
+    wait_runs,
+    write_config,
+)
+
+
+@pytest.fixture
+def token() -> str:
+    return "tok-" + secrets.token_hex(16)
+
+
+@pytest.fixture
+def sim(token: str):
+    from watcher.hubsim import SimOptions, serve_in_thread
+
+    with serve_in_thread(SimOptions(token=token, seed=3)) as s:
+        yield s
+
+
+def test_editor_style_rename_adds_a_rule_and_it_runs(sim, tmp_path: Path, token: str):
+    """Saving a new rule (write aside, rename over) starts watching its folder, no SIGHUP."""
+    watch, other, state = tmp_path / "watch", tmp_path / "other", tmp_path / "state"
+    for p in (watch, other, state):
+        p.mkdir()
+    config = write_config(tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=state)
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    second = {
+        "name": "second",
+        "watch": str(other),
+        "remote_dir": "acme/Other/fs/Instabase Drive/in",
+        "deployment_id": DEPLOYMENT,
+        "settle_seconds": 0.3,
+    }
+    write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=state, extra_rules=[second]
+    )
+    event = daemon.wait_for("config.reloaded")[0]
+    assert event["added"] == ["second"] and event["removed"] == []
+    make_drop(other, "x")
+    make_drop(watch, "y")
+    counts = wait_runs(sim, {"acme/Other/fs/Instabase Drive/in/x", input_dir("y")})
+    assert set(counts.values()) == {1}
+    assert daemon.stop() == 0
+
+
+def test_broken_edit_is_rejected_with_one_error_and_nothing_changes(
+    sim, tmp_path: Path, token: str
+):
+    """A typo on reload: one config.reload_failed with FILE:LINE:COL, old rules keep working."""
+    watch, state = tmp_path / "watch", tmp_path / "state"
+    watch.mkdir()
+    state.mkdir()
+    config = write_config(tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=state)
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    data = yaml.safe_load(config.read_text())
+    data["rules"][0]["setle_seconds"] = 5
+    text = yaml.safe_dump(data, sort_keys=False)
+    tmp = tmp_path / "c.yaml.new"
+    tmp.write_text(text)
+    tmp.replace(config)
+    failed = daemon.wait_for("config.reload_failed")[0]
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "setle_seconds" in ln)
+    assert any(
+        f"c.yaml:{line}:" in issue and "settle_seconds" in issue for issue in failed["issues"]
+    )
+    assert failed["level"] == "error"
+    make_drop(watch, "still-works")
+    wait_runs(sim, {input_dir("still-works")})
+    assert daemon.stop() == 0
+    assert not daemon.find("config.reloaded")
+    assert len(daemon.find("config.reload_failed")) == 1
+    assert runs_by_input_dir(sim) == {input_dir("still-works"): 1}
+
+
+def test_sighup_applies_a_changed_rule_to_drops_not_yet_submitted(sim, tmp_path: Path, token: str):
+    """Changing remote_dir and SIGHUP: the next drop uses the new AI Hub path."""
+    watch, state = tmp_path / "watch", tmp_path / "state"
+    watch.mkdir()
+    state.mkdir()
+    config = write_config(tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=state)
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    make_drop(watch, "before")
+    wait_runs(sim, {input_dir("before")})
+    write_config(
+        config,
+        hub_url=sim.url,
+        watch=watch,
+        state_dir=state,
+        rule={"remote_dir": "acme/New/fs/Instabase Drive/in"},
+    )
+    daemon.signal(signal.SIGHUP)
+    event = daemon.wait_for("config.reloaded")[0]
+    assert event["changed"] == ["main"]
+    make_drop(watch, "after")
+    wait_runs(sim, {"acme/New/fs/Instabase Drive/in/after"})
+    assert daemon.stop() == 0
+    assert len(sim.runs) == 2

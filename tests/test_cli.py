@@ -1,0 +1,146 @@
+"""The command line as a user runs it: real subprocesses, real exit codes, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import OPENAPI_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "watcher", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_version_and_help():
+    """`--version` names the program; `--help` lists every subcommand."""
+    from watcher import __version__
+
+    assert cli("--version").stdout.strip() == f"aihub-watcher {__version__}"
+    out = cli("--help").stdout
+    for command in ("run", "check", "schema", "status", "retry", "demo", "hub-sim"):
+        assert command in out
+
+
+def test_check_example_config_exits_0_with_summary_table():
+    """The shipped example validates; `check` prints the rule table."""
+    result = cli("check", "-c", str(ROOT / "config.example.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "invoices" in result.stdout
+
+
+def test_check_reports_every_problem_with_file_line_col(tmp_path: Path):
+    """A config with several mistakes: all reported, each as FILE:LINE:COL: key: message."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "hub:\n"
+        "  base_url: https://aihub.example.com/api\n"
+        "  max_concurency: 4\n"
+        "rules:\n"
+        "  - name: a\n"
+        "    watch: relative/path\n"
+        "    remote_dir: acme/x\n"
+        "    deployment_id: d\n"
+        "    settle_seconds: -1\n"
+    )
+    result = cli("check", "-c", str(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert any(ln.startswith(f"{config}:3:") and "max_concurrency" in ln for ln in lines)
+    assert any(ln.startswith(f"{config}:6:") and "watch" in ln for ln in lines)
+    assert any(ln.startswith(f"{config}:9:") and "settle_seconds" in ln for ln in lines)
+
+
+def test_schema_is_json_schema():
+    """`schema` prints a JSON Schema an editor can use."""
+    import jsonschema
+
+    schema = json.loads(cli("schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert "rules" in schema["properties"]
+
+
+def test_hub_sim_answers_a_run_submission_with_202():
+    """`hub-sim --port 0 --token t` prints its URL first and answers spec-shaped runs."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "watcher", "hub-sim", "--port", "0", "--token", "t"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:")
+            resp = httpx.post(
+                f"{url}/v2/apps/deployments/dep-1/runs",
+                json={"input_dir": "acme/ws/fs/Instabase Drive/in"},
+                headers={"Authorization": "Bearer t"},
+            )
+            assert resp.status_code == 202
+            body = resp.json()
+            assert (
+                body["status"] == "RUNNING" and body["input_dir"] == "acme/ws/fs/Instabase Drive/in"
+            )
+            if OPENAPI_PATH.exists():
+                import yaml
+                from openapi_schema_validator import OAS30Validator
+
+                spec = yaml.safe_load(OPENAPI_PATH.read_text())
+                OAS30Validator(spec["components"]["schemas"]["run"]).validate(body)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_demo_once_submits_the_samples_and_exits_0(tmp_path: Path):
+    """`demo --once` drops samples, shows the runs it created, and exits cleanly."""
+    result = cli("demo", "--once", "--dir", str(tmp_path / "demo"), timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "runs created at the simulator: 3" in result.stdout
+    assert (tmp_path / "demo" / "done" / "invoice-2026-001" / "invoice.pdf").exists()
+    assert '"event": "run.submitted"' in result.stdout or "run.submitted" in result.stdout
+
+
+def test_run_with_invalid_config_exits_2_with_the_problems(tmp_path: Path):
+    """`run` on a broken config refuses to start (exit 2) and says what and where."""
+    config = tmp_path / "c.yaml"
+    config.write_text("hub: {base_url: 'https://x.example/api'}\nrules: []\n")
+    result = cli("run", "-c", str(config), "--log-format", "json", timeout=30)
+    assert result.returncode == 2
+    event = json.loads(result.stdout.strip().splitlines()[-1])
+    assert event["event"] == "config.invalid"
+    assert any("rules" in issue for issue in event["issues"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_stops_cleanly_on_signal(tmp_path: Path, hub_sim, sig):
+    """SIGTERM/SIGINT: the daemon logs daemon.stopped and exits 0."""
+    from tests.daemon_helpers import DaemonProcess, write_config
+
+    (tmp_path / "w").mkdir()
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=hub_sim.url, watch=tmp_path / "w", state_dir=tmp_path / "s"
+    )
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": "t"})
+    daemon.wait_ready()
+    daemon.signal(sig)
+    assert daemon.wait() == 0
+    assert daemon.find("daemon.stopped")
+    for event in daemon.events:
+        assert {"event", "level", "timestamp"} <= event.keys()

@@ -1,0 +1,270 @@
+"""Request bodies, query params and the Run type, checked against the vendor's OpenAPI spec."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Iterator
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from openapi_schema_validator import OAS30Validator
+
+from tests.conftest import OPENAPI_PATH
+from watcher.hub import HubClient, Run, build_run_request
+
+RUN_DEPLOYMENT = "/v2/apps/deployments/{deployment-id}/runs"
+
+# Bodies the client can build: input_dir only, batch_id, and every optional field.
+BODIES: dict[str, dict[str, Any]] = {
+    "input_dir only": {"input_dir": "acme/ws/fs/Instabase Drive/in/drop 1"},
+    "batch_id only": {"batch_id": 12345},
+    "everything": {
+        "input_dir": "acme/ws/fs/Drive/in/ä #1",
+        "output_dir": "acme/ws/fs/Drive/out/2025",
+        "version": "1.2.0",
+        "settings": {
+            "keys": {
+                "custom": {"region": "eu", "threshold": 0.7, "nested": {"a": [1, "b"]}},
+                "secret": {"api_key": "vault-key-name"},
+            },
+            "runtime_config": {
+                "generate_post_process_pdf": True,
+                "instabase": {"pdf": {"passwords": {"locked.pdf": "pw"}}},
+            },
+            "tags": ["rule:invoices", "aihub-watcher:drop=d-0123456789ab"],
+        },
+    },
+    "read-only settings (a Rule's)": {
+        "input_dir": "acme/ws/fs/Drive/in/b",
+        "settings": MappingProxyType(
+            {
+                "tags": ("x", "y"),
+                "keys": MappingProxyType({"custom": MappingProxyType({"k": ("v",)})}),
+            }
+        ),
+    },
+    "batch_id with settings": {"batch_id": 7, "settings": {"tags": []}},
+}
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    if not OPENAPI_PATH.is_file():
+        pytest.skip(f"the AI Hub OpenAPI description is not at {OPENAPI_PATH}")
+    with OPENAPI_PATH.open(encoding="utf-8") as f:
+        data: dict[str, Any] = yaml.safe_load(f)
+    return data
+
+
+def resolve(node: Any, root: dict[str, Any], depth: int = 0) -> Any:
+    """Inline local `$ref`s ('#/components/...') so the schema stands alone."""
+    assert depth < 50, "recursive $ref"
+    if isinstance(node, dict):
+        if "$ref" in node:
+            ref = node["$ref"]
+            assert ref.startswith("#/"), f"non-local $ref {ref}"
+            target: Any = root
+            for part in ref[2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            return resolve(target, root, depth + 1)
+        return {k: resolve(v, root, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve(v, root, depth + 1) for v in node]
+    return node
+
+
+def closed(schema: Any) -> Any:
+    """A copy where objects with declared properties reject undeclared keys (unless the spec
+    says otherwise): catches a misspelt field, which the open vendor schema would accept."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node.setdefault("additionalProperties", False)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    op = spec["paths"][RUN_DEPLOYMENT]["post"]
+    schema: dict[str, Any] = resolve(
+        op["requestBody"]["content"]["application/json"]["schema"], spec
+    )
+    return schema
+
+
+@pytest.fixture(scope="module")
+def run_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = resolve(spec["components"]["schemas"]["run"], spec)
+    return schema
+
+
+def assert_valid(schema: dict[str, Any], instance: Any) -> None:
+    for s in (schema, closed(schema)):
+        errors = sorted(OAS30Validator(s).iter_errors(instance), key=str)
+        assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+
+
+@pytest.mark.parametrize("name", list(BODIES))
+def test_built_bodies_validate_against_run_deployment_schema(request_schema, name):
+    """Every body build_run_request makes validates against the runDeployment request schema."""
+    body = build_run_request(**BODIES[name])
+    assert_valid(request_schema, json.loads(json.dumps(body)))
+
+
+def test_the_checks_can_fail(request_schema, run_schema):
+    """Sanity: the validators reject wrong types and (closed) misspelt keys."""
+    for bad in (
+        {"input_dir": 5},
+        {"batch_id": "7"},
+        {"inputdir": "x"},
+        {"settings": {"tags": [1]}},
+        {"settings": {"keys": {"secret": {"k": 1}}}},
+    ):
+        with pytest.raises(AssertionError):
+            assert_valid(request_schema, bad)
+    with pytest.raises(AssertionError):
+        assert_valid(run_schema, {"id": "r", "status": "DONE"})
+
+
+@pytest.fixture
+def captured() -> Iterator[tuple[HubClient, list[httpx.Request]]]:
+    seen: list[httpx.Request] = []
+    run = {"id": "r-1", "status": "RUNNING"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(202, json=run)
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        if request.url.path.endswith("/runs"):
+            return httpx.Response(200, json={"runs": [run]})
+        return httpx.Response(200, json=run)
+
+    client = HubClient(
+        base_url="https://hub.example/api",
+        token="t",
+        context="acme",
+        transport=httpx.MockTransport(handler),
+    )
+    yield client, seen
+    client.close()
+
+
+def test_bodies_sent_by_the_client_validate(request_schema, captured):
+    """The JSON HubClient actually POSTs validates too, for every body shape."""
+    client, seen = captured
+    for fields in BODIES.values():
+        client.run_deployment(deployment_id="dep-1", **fields)
+    assert len(seen) == len(BODIES)
+    for req, fields in zip(seen, BODIES.values(), strict=True):
+        assert req.headers["content-type"] == "application/json"
+        sent = json.loads(req.content)
+        assert sent == json.loads(json.dumps(build_run_request(**fields)))
+        assert_valid(request_schema, sent)
+
+
+def test_body_without_input_is_still_schema_valid(request_schema):
+    """No input_dir/batch_id is schema-valid (the spec says so in prose): the server decides."""
+    assert build_run_request() == {}
+    assert_valid(request_schema, build_run_request())
+
+
+def path_template_matches(template: str, raw_path: str) -> bool:
+    t_parts, p_parts = template.strip("/").split("/"), raw_path.strip("/").split("/")
+    if template.endswith("{path}"):  # the files path parameter spans segments
+        n = len(t_parts) - 1
+        return t_parts[:n] == p_parts[:n] and len(p_parts) > n
+    return len(t_parts) == len(p_parts) and all(
+        t == p or (t.startswith("{") and t.endswith("}"))
+        for t, p in zip(t_parts, p_parts, strict=True)
+    )
+
+
+def test_paths_methods_and_query_params_are_in_the_spec(spec, captured):
+    """Each request hits a (path, method) the spec declares, with only declared query params and
+    enum values."""
+    client, seen = captured
+    client.run_deployment(deployment_id="dep-1", input_dir="a/b")
+    client.get_run("r-1")
+    client.list_runs(
+        deployment_id="dep-1",
+        status=["RUNNING", "COMPLETE"],
+        from_timestamp=1_700_000_000,
+        to_timestamp=1_700_000_100,
+        limit=10,
+        offset=0,
+        sort_by="status",
+        order="ASCENDING",
+    )
+    list(client.iter_runs(page_size=5, deployment_id="dep-1"))
+    client.file_metadata("acme/ws/fs/Drive/a b/c.pdf")
+    for req in seen:
+        rel = req.url.path.removeprefix("/api")
+        matches = [t for t in spec["paths"] if path_template_matches(t, rel)]
+        assert matches, f"no spec path for {rel}"
+        op = spec["paths"][matches[0]].get(req.method.lower())
+        assert op is not None, f"{req.method} {matches[0]} not in spec"
+        params = {p["name"]: p for p in (resolve(x, spec) for x in op.get("parameters", []))}
+        assert req.headers["ib-context"] == "acme" and "IB-Context" in params
+        for name, value in req.url.params.multi_items():
+            assert name in params and params[name]["in"] == "query", name
+            schema = params[name]["schema"]
+            if schema.get("type") == "array":
+                schema = schema["items"]
+            if schema.get("type") == "integer":
+                int(value)
+            if "enum" in schema:
+                assert value in schema["enum"], (name, value)
+
+
+def test_run_dataclass_matches_the_run_schema(run_schema):
+    """Every property of the spec's `run` is a Run field; a Run serialises back to a valid run."""
+    fields = {f.name for f in dataclasses.fields(Run)} - {"extra"}
+    assert set(run_schema["properties"]) == fields
+
+    fixture = {
+        "id": "0190-run",
+        "status": "COMPLETE",
+        "start_timestamp": 1_700_000_000_000_000_000,
+        "finish_timestamp": 1_700_000_060_000_000_000,
+        "msg": None,
+        "batch_id": 42,
+        "input_dir": "acme/ws/fs/Drive/in/a",
+        "app_id": "app-1",
+        "deployment_id": "dep-1",
+        "tags": ["x"],
+        "vendor_extension": {"k": 1},
+    }
+    assert_valid(run_schema, {k: v for k, v in fixture.items() if k != "vendor_extension"})
+    run = Run.from_json(fixture, method="GET", path="/v2/apps/runs/0190-run")
+    assert run.extra == {"vendor_extension": {"k": 1}}
+    assert run.to_json() == {k: v for k, v in fixture.items() if v is not None}
+    as_spec = {k: v for k, v in run.to_json().items() if k in run_schema["properties"]}
+    assert_valid(run_schema, as_spec)
+    minimal = Run.from_json({"id": "r", "status": "RUNNING"}, method="GET", path="/x")
+    assert minimal.to_json() == {"id": "r", "status": "RUNNING", "tags": []}
+    assert_valid(run_schema, minimal.to_json())
+    for status in run_schema["properties"]["status"]["enum"]:
+        assert (
+            Run.from_json({"id": "r", "status": status}, method="GET", path="/x").status == status
+        )
+
+
+def test_error_schema_message_field(spec):
+    """The client reads `message` from error bodies: that is the spec error schema's field."""
+    assert "message" in spec["components"]["schemas"]["error"]["properties"]

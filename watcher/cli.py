@@ -1,0 +1,232 @@
+"""Command line: argparse subcommands, printing and exit codes.
+
+The only module that maps exceptions to stderr and exit codes. Heavy modules are imported inside
+each command so `--help`, `check` and `status` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from watcher import __version__
+from watcher.errors import ConfigError, LedgerError, TokenError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID = 2
+
+DEFAULT_CONFIG = "/etc/aihub-watcher/config.yaml"
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("AIHUB_WATCHER_CONFIG", DEFAULT_CONFIG)),
+        help=f"config file (default: $AIHUB_WATCHER_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
+def _log_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default=os.environ.get("AIHUB_WATCHER_LOG_FORMAT", "auto"),
+        help="auto: JSON lines when stdout is not a terminal (journald), console on a terminal",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=os.environ.get("AIHUB_WATCHER_LOG_LEVEL"),
+        help="overrides the config's log_level (also $AIHUB_WATCHER_LOG_LEVEL)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aihub-watcher",
+        description="Watch local folders and turn completed drops into Instabase AI Hub runs.",
+    )
+    parser.add_argument("--version", action="version", version=f"aihub-watcher {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the daemon (systemd: Type=notify)")
+    _config_arg(p)
+    _log_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", help="validate a config file; print every problem at once")
+    _config_arg(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("schema", help="print the config's JSON Schema (for editors)")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("status", help="show every drop the ledger knows, and counts per state")
+    _config_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--state", action="append", help="only drops in this state (repeatable)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("retry", help="re-arm a failed or rejected drop for submission")
+    _config_arg(p)
+    p.add_argument("drop_id", metavar="DROP_ID")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("demo", help="simulator + watcher on a temporary folder with sample drops")
+    p.add_argument("--once", action="store_true", help="exit after the sample drops are done")
+    p.add_argument("--dir", type=Path, help="demo folder (default: a new temporary folder)")
+    _log_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("hub-sim", help="run the loopback AI Hub simulator")
+    from watcher import hubsim
+
+    hubsim.add_arguments(p)
+    p.set_defaults(func=cmd_hub_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    except (TokenError, LedgerError) as exc:
+        print(f"aihub-watcher: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from watcher.config import load_config, summary_table
+
+    config = load_config(args.config)
+    for issue in config.warnings:
+        print(issue, file=sys.stderr)
+    print(summary_table(config))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from watcher.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from watcher.config import load_config
+    from watcher.ledger import Ledger, ledger_path
+
+    config = load_config(args.config)
+    ledger = Ledger.open_readonly(ledger_path(config.state_dir))
+    try:
+        drops = ledger.all_drops()
+        counts = ledger.counts()
+    finally:
+        ledger.close()
+    if args.state:
+        drops = [d for d in drops if d.state in set(args.state)]
+    now = time.time()
+    if args.json:
+        out = {
+            "counts": counts,
+            "drops": [
+                {
+                    "id": d.id,
+                    "rule": d.rule,
+                    "drop": d.drop,
+                    "state": str(d.state),
+                    "run_id": d.run_id,
+                    "run_status": d.run_status,
+                    "attempts": d.attempts,
+                    "age_seconds": round(now - d.created_at, 3),
+                    "last_error": d.last_error,
+                    "input_dir": d.input_dir,
+                }
+                for d in drops
+            ],
+        }
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    header = ("DROP_ID", "RULE", "DROP", "STATE", "RUN_ID", "RUN_STATUS", "AGE", "LAST_ERROR")
+    rows = [
+        (
+            d.id,
+            d.rule,
+            d.drop.replace("\n", "\\n"),
+            str(d.state),
+            d.run_id or "-",
+            d.run_status or "-",
+            _age(now - d.created_at),
+            (d.last_error or "-").replace("\n", " ")[:80],
+        )
+        for d in drops
+    ]
+    print(_table(header, rows))
+    print()
+    print("  ".join(f"{state}={n}" for state, n in sorted(counts.items())) or "no drops yet")
+    return EXIT_OK
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header]]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from watcher.config import load_config
+    from watcher.ledger import Ledger, ledger_path
+
+    config = load_config(args.config)
+    ledger = Ledger(ledger_path(config.state_dir))
+    try:
+        drop = ledger.rearm(args.drop_id, now=time.time())
+    finally:
+        ledger.close()
+    print(f"{drop.id}: {drop.rule}/{drop.drop} re-armed; the daemon submits it on its next tick")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watcher.daemon import Daemon
+
+    return Daemon(args.config, log_format=args.log_format, log_level=args.log_level).run()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from watcher.demo import run_demo
+
+    return run_demo(
+        once=args.once, folder=args.dir, log_format=args.log_format, log_level=args.log_level
+    )
+
+
+def cmd_hub_sim(args: argparse.Namespace) -> int:
+    from watcher import hubsim
+
+    return hubsim.run_forever(hubsim.options_from_args(args))

@@ -1,0 +1,698 @@
+"""Ready drops -> one AI Hub run each: submit, reconcile, retry, track runs, post-run actions.
+
+Runs on the daemon's asyncio loop, which is the only thread that touches the ledger. HTTP calls run
+on a small thread pool with the sync client (measured faster here than httpx's AsyncClient).
+Imports adapters and pure modules; never the daemon or the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from watcher.config import Config, Rule
+from watcher.detect import ReadyDrop
+from watcher.errors import (
+    GiveUp,
+    HubError,
+    HubStatusError,
+    PauseHub,
+    Reconcile,
+    Reject,
+    Retry,
+    backoff_delay_s,
+    next_step,
+)
+from watcher.hub import HubClient, Run
+from watcher.ledger import TERMINAL, Drop, DropState, Ledger, SubmittedRun
+from watcher.rules import input_dir_for, output_dir_for
+
+log = structlog.get_logger("watcher.pipeline")
+
+T = TypeVar("T")
+
+# Every run we create carries this tag, so a run whose response was lost can be found again.
+TAG_PREFIX = "aihub-watcher:drop="
+
+# AI Hub run status -> is it final for tracking purposes.
+RUN_TERMINAL = {"COMPLETE", "FAILED", "CANCELLED"}
+# STOPPED_AT_CHECKPOINT waits for a human; keep polling it, slowly, until it completes.
+RUN_REVIEW = {"STOPPED_AT_CHECKPOINT"}
+
+# How far back (seconds) to list runs when looking for one we may have created: covers clock
+# skew between this host and AI Hub.
+RECONCILE_SKEW_S = 600
+# How often an idle submit loop looks at the ledger for drops re-armed by `aihub-watcher retry`.
+LEDGER_POLL_S = 2.0
+
+
+def drop_tag(drop_id: str) -> str:
+    return f"{TAG_PREFIX}{drop_id}"
+
+
+def run_settings(rule: Rule, drop_id: str) -> dict[str, Any]:
+    """The rule's settings plus our drop tag (the rule's own tags are kept)."""
+    settings: dict[str, Any] = rule.settings_dict()
+    tags = [str(t) for t in settings.get("tags") or []]
+    tags.append(drop_tag(drop_id))
+    settings["tags"] = tags
+    return settings
+
+
+class RateLimiter:
+    """A simple pacing limiter: at most `rate` acquisitions per second (None: unlimited)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        wait = self._next - now
+        self._next = max(now, self._next) + 1.0 / self.rate
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class Pipeline:
+    """Owns every drop from `ready` to its terminal state."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ledger: Ledger,
+        client: HubClient,
+        track_min_s: float = 1.0,
+        track_max_s: float = 30.0,
+        probe_s: float = 30.0,
+        housekeeping_s: float = 60.0,
+        forget: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._rules: dict[str, Rule] = {r.name: r for r in config.rules}
+        self._ledger = ledger
+        self._client = client
+        self._pool = self._new_pool(config.hub.max_concurrency)
+        self._sem = asyncio.Semaphore(config.hub.max_concurrency)
+        self._limiter = RateLimiter(config.hub.max_rps)
+        self._wake = asyncio.Event()
+        self._track_wake = asyncio.Event()
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        self._pause_reason = ""
+        self._stopping = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._pending_submitted: list[SubmittedRun] = []
+        self._known: set[tuple[str, str]] = set()
+        self._change_warned: set[tuple[str, str]] = set()
+        self._needs_reconcile: set[str] = set()
+        self._track_min_s = track_min_s
+        self._track_max_s = track_max_s
+        self._probe_s = probe_s
+        self._housekeeping_s = housekeeping_s
+        self._forget = forget
+        self.submitted_total = 0
+
+    # --- wiring -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _new_pool(workers: int) -> ThreadPoolExecutor:
+        # Workers for submissions plus a few for tracking, so polling never starves submits.
+        return ThreadPoolExecutor(max_workers=workers + 2, thread_name_prefix="aihub-http")
+
+    def set_forget(self, forget: Callable[[str, str], None]) -> None:
+        self._forget = forget
+
+    def _stopping_now(self) -> bool:
+        # A method, not the attribute: the flag changes while a loop awaits.
+        return self._stopping
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def is_known(self, rule: str, drop: str) -> bool:
+        """True when the ledger has an active row for this drop (safe from any thread)."""
+        return (rule, drop) in self._known
+
+    def update_config(self, config: Config) -> None:
+        """Apply a reloaded config: changed rules apply to drops not yet submitted."""
+        old = self._config
+        self._config = config
+        # Removed rules stay resolvable: their drops already in the ledger still finish.
+        self._rules.update({r.name: r for r in config.rules})
+        if config.hub.max_rps != old.hub.max_rps:
+            self._limiter = RateLimiter(config.hub.max_rps)
+        if config.hub.max_concurrency != old.hub.max_concurrency:
+            self._sem = asyncio.Semaphore(config.hub.max_concurrency)
+            old_pool, self._pool = self._pool, self._new_pool(config.hub.max_concurrency)
+            old_pool.shutdown(wait=False)
+        self._wake.set()
+
+    def replace_client(self, client: HubClient) -> None:
+        """Swap in a client built with a new token or hub settings, and resume if paused."""
+        old, self._client = self._client, client
+        old.close()
+        if self.paused:
+            self._resume("token changed")
+
+    def counts(self) -> dict[str, int]:
+        return self._ledger.counts()
+
+    # --- startup ----------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load the active drops and reconcile those left `submitting` by a crash."""
+        for d in self._ledger.active_drops():
+            self._known.add((d.rule, d.drop))
+        left = self._ledger.in_state(DropState.SUBMITTING)
+        if left:
+            log.info("reconcile.startup", drops=len(left))
+            self._needs_reconcile.update(d.id for d in left)
+
+    # --- intake -----------------------------------------------------------------------------
+
+    async def on_ready(self, ready: ReadyDrop) -> None:
+        """A complete drop from the detector: record it once; the submit loop takes it from here."""
+        rule = self._rules.get(ready.rule)
+        if rule is None:
+            return
+        fingerprint = ready.scan.fingerprint()
+        existing = self._ledger.find_active(ready.rule, ready.drop)
+        fields = {"rule": ready.rule, "drop": ready.drop}
+        if existing is None:
+            drop = self._ledger.record_ready(
+                rule=rule.name,
+                drop=ready.drop,
+                fingerprint=fingerprint,
+                input_dir=input_dir_for(rule, ready.drop),
+                deployment_id=rule.deployment_id,
+            )
+            self._known.add((rule.name, ready.drop))
+            log.info(
+                "drop.ready",
+                **fields,
+                drop_id=drop.id,
+                files=len(ready.scan.files),
+                bytes=ready.scan.total_bytes(),
+                input_dir=drop.input_dir,
+                fingerprint=fingerprint[:16],
+            )
+            self._wake.set()
+            return
+        if existing.fingerprint == fingerprint:
+            return
+        if existing.state is DropState.READY:
+            self._ledger.update_fingerprint(existing.id, fingerprint)
+            log.info("drop.updated", **fields, drop_id=existing.id, fingerprint=fingerprint[:16])
+            return
+        if rule.on_change == "resubmit" and existing.state in TERMINAL:
+            drop = self._ledger.resubmit(existing.id, fingerprint)
+            log.info("drop.resubmit", **fields, drop_id=drop.id, previous_drop_id=existing.id)
+            self._wake.set()
+            return
+        if (existing.id, fingerprint) not in self._change_warned:
+            self._change_warned.add((existing.id, fingerprint))
+            log.warning(
+                "drop.changed_after_submit",
+                **fields,
+                drop_id=existing.id,
+                state=str(existing.state),
+                on_change=rule.on_change,
+                hint="not resubmitted; set on_change: resubmit on the rule to run changed drops",
+            )
+
+    # --- the loops --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Submit, track and keep house until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._submit_loop(), name="submit")
+            tg.create_task(self._track_loop(), name="track")
+            tg.create_task(self._housekeeping_loop(), name="housekeeping")
+
+    async def _submit_loop(self) -> None:
+        while not self._stopping:
+            await self._unpaused.wait()
+            if self._needs_reconcile:
+                await self._reconcile_pending()
+                if self._needs_reconcile:
+                    # The hub did not answer the listing: never re-post blind; try again soon.
+                    await self._sleep_or_wake(5.0)
+                    continue
+            now = time.time()
+            due = self._ledger.due(now, limit=256)
+            if not due:
+                # Poll the ledger now and then: `aihub-watcher retry` re-arms drops from outside.
+                next_at = self._ledger.next_due_at()
+                timeout = LEDGER_POLL_S if next_at is None else min(LEDGER_POLL_S, next_at - now)
+                timeout = max(0.0, timeout)
+                await self._sleep_or_wake(timeout)
+                continue
+            # Take as many drops as there are free slots (at least one), and record all their
+            # intents in one transaction: one fsync for the batch, not one per drop.
+            await self._sem.acquire()
+            taken = 1
+            while taken < len(due) and not self._sem.locked():
+                await self._sem.acquire()
+                taken += 1
+            if self._stopping_now() or self.paused:
+                for _ in range(taken):
+                    self._sem.release()
+                continue
+            now = time.time()
+            with self._ledger.batch():
+                started = [
+                    self._ledger.begin_submit(
+                        drop.id,
+                        now=now,
+                        input_dir=input_dir_for(self._rules[drop.rule], drop.drop),
+                        deployment_id=self._rules[drop.rule].deployment_id,
+                    )
+                    for drop in due[:taken]
+                ]
+            for drop in started:
+                task = asyncio.create_task(self._submit_one(drop, self._rules[drop.rule]))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+
+    async def _sleep_or_wake(self, timeout: float | None) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def _submit_one(self, drop: Drop, rule: Rule) -> None:
+        assert drop.input_dir is not None and drop.deployment_id is not None
+        fields = {
+            "rule": drop.rule,
+            "drop": drop.drop,
+            "drop_id": drop.id,
+            "deployment_id": drop.deployment_id,
+            "input_dir": drop.input_dir,
+            "attempt": drop.attempts,
+        }
+        await self._limiter.acquire()
+        started = time.perf_counter()
+        try:
+            client = self._client
+            run = await self._call(
+                client.run_deployment,
+                deployment_id=drop.deployment_id,
+                input_dir=drop.input_dir,
+                output_dir=output_dir_for(rule, drop.drop, now=datetime.now(UTC)),
+                version=rule.version,
+                settings=run_settings(rule, drop.id),
+            )
+        except HubError as exc:
+            latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            await self._submit_failed(drop, rule, exc, fields, latency_ms)
+            return
+        finally:
+            self._sem.release()
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        self._queue_submitted(
+            SubmittedRun(
+                drop_id=drop.id,
+                run_id=run.id,
+                run_status=run.status,
+                response=json.dumps(run.log_fields()),
+            )
+        )
+        self.submitted_total += 1
+        log.info(
+            "run.submitted",
+            **fields,
+            run_id=run.id,
+            status=run.status,
+            http_status=202,
+            latency_ms=latency_ms,
+            response=run.log_fields(),
+        )
+        self._remove_marker(rule, drop.drop)
+        self._track_wake.set()
+
+    def _queue_submitted(self, result: SubmittedRun) -> None:
+        # Results are written in one transaction per loop turn. If the process dies before the
+        # flush, the drop is still `submitting` and startup reconcile adopts its run by tag.
+        if not self._pending_submitted:
+            asyncio.get_running_loop().call_soon(self.flush_submitted)
+        self._pending_submitted.append(result)
+
+    def flush_submitted(self) -> None:
+        if self._pending_submitted:
+            pending, self._pending_submitted = self._pending_submitted, []
+            self._ledger.mark_submitted_many(pending, now=time.time())
+
+    async def _submit_failed(
+        self,
+        drop: Drop,
+        rule: Rule,
+        exc: HubError,
+        fields: dict[str, Any],
+        latency_ms: float,
+    ) -> None:
+        step = next_step(exc, drop.attempts, max_attempts=rule.max_attempts)
+        http_status = exc.http_status if isinstance(exc, HubStatusError) else None
+        now = time.time()
+        if isinstance(step, Retry):
+            self._ledger.schedule_retry(
+                drop.id, next_attempt_at=now + step.delay_s, error=str(exc), now=now
+            )
+            log.warning(
+                "submit.retry",
+                **fields,
+                http_status=http_status,
+                delay_s=round(step.delay_s, 3),
+                latency_ms=latency_ms,
+                error=str(exc),
+            )
+            self._wake.set()
+        elif isinstance(step, Reconcile):
+            log.warning("submit.ambiguous", **fields, latency_ms=latency_ms, error=str(exc))
+            self._needs_reconcile.add(drop.id)
+            self._wake.set()
+        elif isinstance(step, PauseHub):
+            self._ledger.release(drop.id, now=now)
+            self._pause(str(exc), http_status)
+        elif isinstance(step, Reject):
+            self._ledger.mark_rejected(
+                drop.id, error=str(exc), response=json.dumps({"message": step.message}), now=now
+            )
+            log.error(
+                "run.rejected", **fields, http_status=http_status, msg=step.message, error=str(exc)
+            )
+        elif isinstance(step, GiveUp):
+            self._ledger.mark_failed(drop.id, error=str(exc), now=now)
+            log.error("submit.gave_up", **fields, http_status=http_status, error=step.reason)
+
+    # --- reconcile --------------------------------------------------------------------------
+
+    async def _reconcile_pending(self) -> None:
+        """Adopt runs that a lost response or a crash left unrecorded; re-arm the rest."""
+        drops = [
+            d
+            for d in (self._ledger.get(i) for i in sorted(self._needs_reconcile))
+            if d is not None and d.state is DropState.SUBMITTING
+        ]
+        by_deployment: dict[str, list[Drop]] = defaultdict(list)
+        for d in drops:
+            by_deployment[d.deployment_id or self._rules[d.rule].deployment_id].append(d)
+        self._needs_reconcile.difference_update(
+            i for i in list(self._needs_reconcile) if i not in {d.id for d in drops}
+        )
+        for deployment_id, group in by_deployment.items():
+            since = int(min(d.intent_at or d.updated_at for d in group)) - RECONCILE_SKEW_S
+            try:
+                runs = await self._call(
+                    lambda dep=deployment_id, s=since: list(
+                        self._client.iter_runs(deployment_id=dep, from_timestamp=s)
+                    )
+                )
+            except HubError as exc:
+                log.warning(
+                    "reconcile.failed",
+                    deployment_id=deployment_id,
+                    drops=len(group),
+                    error=str(exc),
+                )
+                if isinstance(next_step(exc, 1, max_attempts=2), PauseHub):
+                    self._pause(str(exc), getattr(exc, "http_status", None))
+                return
+            by_tag = {tag: run for run in runs for tag in run.tags if tag.startswith(TAG_PREFIX)}
+            by_input = {run.input_dir: run for run in runs if run.input_dir}
+            now = time.time()
+            for d in group:
+                self._needs_reconcile.discard(d.id)
+                run_found = by_tag.get(drop_tag(d.id))
+                if run_found is None and d.input_dir in by_input:
+                    candidate = by_input[d.input_dir]
+                    # Without our tag, only trust a run started after we recorded the intent.
+                    start_s = (candidate.start_timestamp or 0) / 1e9
+                    if start_s >= (d.intent_at or now) - RECONCILE_SKEW_S and not any(
+                        t.startswith(TAG_PREFIX) for t in candidate.tags
+                    ):
+                        run_found = candidate
+                fields = {"rule": d.rule, "drop": d.drop, "drop_id": d.id}
+                if run_found is not None:
+                    self._ledger.mark_submitted(
+                        d.id,
+                        run_id=run_found.id,
+                        run_status=run_found.status,
+                        response=json.dumps(run_found.log_fields()),
+                        now=now,
+                    )
+                    self.submitted_total += 1
+                    log.info(
+                        "run.adopted",
+                        **fields,
+                        run_id=run_found.id,
+                        status=run_found.status,
+                        deployment_id=deployment_id,
+                        input_dir=d.input_dir,
+                    )
+                    self._remove_marker(self._rules[d.rule], d.drop)
+                    self._track_wake.set()
+                    continue
+                rule = self._rules[d.rule]
+                if d.attempts >= rule.max_attempts:
+                    self._ledger.mark_failed(d.id, error=d.last_error or "no run found", now=now)
+                    log.error("submit.gave_up", **fields, error="retries exhausted")
+                else:
+                    delay = backoff_delay_s(d.attempts)
+                    self._ledger.schedule_retry(
+                        d.id,
+                        next_attempt_at=now + delay,
+                        error=d.last_error or "no response; no run found",
+                        now=now,
+                    )
+                    log.info("reconcile.not_found", **fields, delay_s=round(delay, 3))
+
+    # --- pause / resume on auth errors ------------------------------------------------------
+
+    def _pause(self, reason: str, http_status: int | None) -> None:
+        if self.paused:
+            return
+        self._pause_reason = reason
+        self._unpaused.clear()
+        log.error(
+            "hub.paused",
+            http_status=http_status,
+            error=reason,
+            hint="fix the token (token_env / token_file / credential), then SIGHUP",
+        )
+        asyncio.get_running_loop().create_task(self._probe_while_paused())
+
+    def _resume(self, why: str) -> None:
+        if not self.paused:
+            return
+        self._unpaused.set()
+        self._wake.set()
+        self._track_wake.set()
+        log.info("hub.resumed", reason=why)
+
+    async def _probe_while_paused(self) -> None:
+        last_log = time.monotonic()
+        while self.paused and not self._stopping:
+            await asyncio.sleep(min(self._probe_s, 60.0))
+            if self._unpaused.is_set():
+                return
+            try:
+                await self._call(self._client.list_runs, limit=1)
+            except HubError as exc:
+                if time.monotonic() - last_log >= 60:
+                    last_log = time.monotonic()
+                    log.warning("hub.paused", error=str(exc), still=True)
+                continue
+            self._resume("probe succeeded")
+
+    # --- run tracking -----------------------------------------------------------------------
+
+    async def _track_loop(self) -> None:
+        interval = self._track_min_s
+        while not self._stopping:
+            self._track_wake.clear()
+            try:
+                await asyncio.wait_for(self._track_wake.wait(), interval)
+                interval = self._track_min_s  # new runs: look at them soon
+            except TimeoutError:
+                pass
+            if self._stopping_now():
+                return
+            await self._unpaused.wait()
+            drops = self._ledger.in_state(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
+            if not drops:
+                interval = self._track_max_s
+                continue
+            changed = await self._poll_runs(drops)
+            interval = self._track_min_s if changed else min(self._track_max_s, interval * 2 or 1.0)
+
+    async def _poll_runs(self, drops: list[Drop]) -> bool:
+        """Fetch run statuses (one list call per busy deployment) and apply every change."""
+        by_deployment: dict[str, list[Drop]] = defaultdict(list)
+        for d in drops:
+            by_deployment[d.deployment_id or ""].append(d)
+        runs: dict[str, Run] = {}
+        changed = False
+        for deployment_id, group in by_deployment.items():
+            try:
+                if len(group) >= 3 and deployment_id:
+                    since = int(min(d.submitted_at or d.created_at for d in group))
+                    listed = await self._call(
+                        lambda dep=deployment_id, s=since - RECONCILE_SKEW_S: list(
+                            self._client.iter_runs(deployment_id=dep, from_timestamp=s)
+                        )
+                    )
+                    runs.update((r.id, r) for r in listed)
+                missing = [d for d in group if d.run_id and d.run_id not in runs]
+                fetched = await asyncio.gather(
+                    *(self._call(self._client.get_run, d.run_id) for d in missing if d.run_id),
+                    return_exceptions=True,
+                )
+                for result in fetched:
+                    if isinstance(result, Run):
+                        runs[result.id] = result
+                    elif isinstance(result, HubError):
+                        log.warning(
+                            "run.poll_failed", deployment_id=deployment_id, error=str(result)
+                        )
+                    elif isinstance(result, BaseException):
+                        raise result
+            except HubError as exc:
+                log.warning("run.poll_failed", deployment_id=deployment_id, error=str(exc))
+                continue
+        for d in drops:
+            run = runs.get(d.run_id or "")
+            if run is None or run.status == d.run_status:
+                continue
+            changed = True
+            updated = self._ledger.set_run_status(
+                d.id, run_status=run.status, response=json.dumps(run.log_fields()), now=time.time()
+            )
+            level = "info" if run.status in ("COMPLETE", "RUNNING") else "warning"
+            getattr(log, level)(
+                "run.status",
+                rule=d.rule,
+                drop=d.drop,
+                drop_id=d.id,
+                run_id=run.id,
+                status=run.status,
+                previous_status=d.run_status,
+                response=run.log_fields(),
+            )
+            if run.status in RUN_TERMINAL:
+                await self._post_run(updated)
+        return changed
+
+    # --- post-run actions -------------------------------------------------------------------
+
+    async def _post_run(self, drop: Drop) -> None:
+        """Apply on_complete / on_failure, only now that the run no longer reads the files."""
+        rule = self._rules.get(drop.rule)
+        if rule is None or drop.post_action_done:
+            return
+        action = rule.on_complete if drop.state is DropState.COMPLETE else rule.on_failure
+        source = rule.watch / drop.drop
+        fields = {"rule": drop.rule, "drop": drop.drop, "drop_id": drop.id, "action": action}
+        try:
+            if action == "delete":
+                await asyncio.to_thread(shutil.rmtree, source)
+            elif action.startswith("move:"):
+                target = await asyncio.to_thread(_move_aside, source, Path(action[5:]), drop.id)
+                fields["target"] = str(target)
+        except OSError as exc:
+            log.error("post_action.failed", **fields, error=repr(exc))
+            self._ledger.mark_post_action_done(drop.id)
+            return
+        self._ledger.mark_post_action_done(drop.id)
+        if action != "keep":
+            self._ledger.archive(drop.id)
+            self._known.discard((drop.rule, drop.drop))
+            if self._forget is not None:
+                self._forget(drop.rule, drop.drop)
+            log.info("post_action.done", **fields)
+
+    def _remove_marker(self, rule: Rule, drop: str) -> None:
+        if not rule.ready_marker:
+            return
+        marker = rule.watch / f"{drop}{rule.ready_marker}"
+        with contextlib.suppress(FileNotFoundError):
+            marker.unlink()
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        """Forget finished drops whose folder is gone, so a new drop of the same name is new."""
+        while not self._stopping:
+            await asyncio.sleep(self._housekeeping_s)
+            finished = [d for d in self._ledger.active_drops() if d.state in TERMINAL]
+            gone = await asyncio.to_thread(
+                _missing, [(d, self._rules.get(d.rule)) for d in finished]
+            )
+            for d in gone:
+                self._ledger.archive(d.id)
+                self._known.discard((d.rule, d.drop))
+                if self._forget is not None:
+                    self._forget(d.rule, d.drop)
+                log.info("drop.forgotten", rule=d.rule, drop=d.drop, drop_id=d.id)
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop taking drops; let in-flight requests finish within `timeout_s`.
+
+        Returns how many were still in flight at the deadline (they stay `submitting` in the
+        ledger and are reconciled at the next start).
+        """
+        self._stopping = True
+        self._wake.set()
+        self._track_wake.set()
+        pending = set(self._inflight)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        self.flush_submitted()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return len(pending)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _move_aside(source: Path, target_dir: Path, drop_id: str) -> Path:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / source.name
+    if target.exists():
+        target = target_dir / f"{source.name}-{drop_id}"
+    shutil.move(str(source), str(target))
+    return target
+
+
+def _missing(pairs: Iterable[tuple[Drop, Rule | None]]) -> list[Drop]:
+    return [d for d, rule in pairs if rule is not None and not (rule.watch / d.drop).exists()]
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    """One short line for systemd's STATUS=."""
+    order = ("ready", "submitting", "submitted", "complete", "failed", "rejected", "needs_review")
+    parts = [f"{k} {counts.get(k, 0)}" for k in order if counts.get(k)]
+    return ", ".join(parts) or "idle"

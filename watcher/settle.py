@@ -1,0 +1,275 @@
+"""When is a drop complete: scans, fingerprints, in-progress names and the settle rules.
+
+Pure: no I/O, no clock (callers pass `now`), no logging. Imports nothing from `watcher`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    """One regular file of a drop, as seen by a scan."""
+
+    rel: str  # POSIX path relative to the drop folder
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scan:
+    """What one walk of a drop folder saw. Two identical scans `settle_seconds` apart = complete."""
+
+    drop: str  # POSIX path relative to watch
+    files: tuple[FileEntry, ...]  # sorted by rel; hidden and in-progress files excluded
+    in_progress: tuple[str, ...]  # rel paths matching an in-progress pattern
+    errors: tuple[str, ...] = ()  # e.g. "sub/dir: permission denied"
+    skipped: tuple[str, ...] = ()  # symlinks and special files, never followed
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) over each file's (rel, size, mtime_ns): the drop's ledger identity."""
+        h = hashlib.sha256()
+        for f in self.files:
+            _feed_entry(h, f)
+        return h.hexdigest()
+
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def state_digest(self) -> bytes:
+        """A digest of everything settle compares (files, in-progress names, errors).
+
+        Trackers keep this instead of the scan, so settling 100,000 files costs 32 bytes per drop.
+        """
+        h = hashlib.sha256()
+        for f in self.files:
+            _feed_entry(h, f)
+        for section in (self.in_progress, self.errors):
+            h.update(b"\x01")
+            for rel in section:
+                h.update(os.fsencode(rel) + b"\0")
+        return h.digest()
+
+
+def _feed_entry(h: hashlib._Hash, f: FileEntry) -> None:
+    # NUL cannot occur in a file name, so names with newlines or odd bytes cannot collide.
+    h.update(os.fsencode(f.rel) + b"\0" + f"{f.size}\0{f.mtime_ns}\0".encode())
+
+
+# --- in-progress names ---------------------------------------------------------------------
+
+IN_PROGRESS_PATTERNS: tuple[str, ...] = (
+    "*.part",
+    "*.partial",
+    "*.tmp",
+    "*.crdownload",
+    "*.download",
+    "*.filepart",
+    "~$*",  # Office owner file
+    ".~lock.*#",  # LibreOffice lock
+    ".*.swp",  # vim swap
+    ".syncthing.*.tmp",
+)
+
+# rsync writes `.name.XXXXXX` (leading dot, the name, a dot, 6 random alphanumerics), then renames.
+_RSYNC_TEMP = re.compile(r"\..+\.[A-Za-z0-9]{6}", re.DOTALL)
+
+
+@lru_cache(maxsize=64)
+def _folded(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.casefold() for p in patterns)
+
+
+def is_in_progress(name: str, extra: Sequence[str] = ()) -> bool:
+    """True when a file name says "still being written" (built-ins, rsync temps, or `extra` globs).
+
+    Matching is case-insensitive (`REPORT.PART` is a partial download too) and on the name only.
+    """
+    if _RSYNC_TEMP.fullmatch(name):
+        return True
+    folded = name.casefold()
+    patterns = _folded(IN_PROGRESS_PATTERNS + tuple(extra))
+    return any(fnmatchcase(folded, p) for p in patterns)
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+# --- folder drops: two-scan settle ---------------------------------------------------------
+
+Verdict = Literal["ready", "settling", "blocked"]
+Reason = Literal[
+    "ready", "marker", "changed", "stable_wait", "in_progress", "empty", "unreadable", "no_marker"
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What the tracker concluded from a scan, and when (same clock as `now`) to look again."""
+
+    verdict: Verdict
+    reason: Reason
+    check_at: float | None  # None when ready
+
+
+class SettleTracker:
+    """Two-scan completeness for one drop, driven by an explicit clock.
+
+    ready: the last two observed scans are identical, `settle_seconds` apart, with files and no
+    in-progress names or read errors. With `marked=True` (ready marker present) one clean,
+    non-empty scan is enough; with `marker_required=True` nothing else is (the producer's marker
+    is the only "done" signal, so a writer pausing longer than settle_seconds is never cut off).
+    A stable but incomplete drop (empty, in-progress, unreadable, no marker yet) is `blocked`;
+    its re-check interval doubles up to `max_backoff_s` (events still poke it sooner).
+    """
+
+    def __init__(
+        self,
+        *,
+        settle_seconds: float,
+        marker_required: bool = False,
+        max_backoff_s: float = 60.0,
+    ) -> None:
+        self.settle_seconds = max(0.0, settle_seconds)
+        self.marker_required = marker_required
+        self.max_backoff_s = max(max_backoff_s, self.settle_seconds)
+        self._digest: bytes | None = None
+        self._since = 0.0
+        self._blocked_checks = 0
+
+    @property
+    def stable_since(self) -> float | None:
+        """When the current content was first seen (None before the first scan)."""
+        return None if self._digest is None else self._since
+
+    def observe(self, scan: Scan, *, now: float, marked: bool = False) -> Decision:
+        digest = scan.state_digest()
+        changed = digest != self._digest
+        if changed:
+            self._digest = digest
+            self._since = now
+            self._blocked_checks = 0
+        blocker = _blocker(scan)
+        if marked and blocker is None:
+            return Decision(verdict="ready", reason="marker", check_at=None)
+        if changed:
+            return Decision(
+                verdict="settling", reason="changed", check_at=now + self.settle_seconds
+            )
+        if now - self._since < self.settle_seconds:
+            return Decision(
+                verdict="settling", reason="stable_wait", check_at=self._since + self.settle_seconds
+            )
+        if blocker is None and self.marker_required:
+            blocker = "no_marker"
+        if blocker is not None:
+            self._blocked_checks += 1
+            step = max(self.settle_seconds, 0.05) * 2 ** min(self._blocked_checks, 16)
+            return Decision(
+                verdict="blocked", reason=blocker, check_at=now + min(step, self.max_backoff_s)
+            )
+        return Decision(verdict="ready", reason="ready", check_at=None)
+
+
+def _blocker(scan: Scan) -> Literal["in_progress", "empty", "unreadable", "no_marker"] | None:
+    if scan.errors:
+        return "unreadable"
+    if scan.in_progress:
+        return "in_progress"
+    if not scan.files:
+        return "empty"
+    return None
+
+
+# --- files mode: grouping loose files ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LooseFile:
+    """A file directly in a files-mode watch folder."""
+
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupDecision:
+    close: tuple[str, ...]  # names to move into a new batch now (empty: keep waiting)
+    check_at: float | None  # when to look again (None: nothing loose, wait for an event)
+
+
+class GroupTracker:
+    """Groups loose files for `drop: files`, driven by an explicit clock.
+
+    The group closes when nothing about it (membership, sizes, mtimes) changed for
+    `settle_seconds` and no in-progress file sits beside it; or early, as soon as `max_files`
+    files have each been unchanged for `settle_seconds` (a steady stream never settles as a
+    whole). Closed names are forgotten at once, so later arrivals start a new group.
+    """
+
+    def __init__(self, *, settle_seconds: float, max_files: int) -> None:
+        self.settle_seconds = max(0.0, settle_seconds)
+        self.max_files = max(1, max_files)
+        self._files: dict[str, tuple[LooseFile, float]] = {}
+        self._changed_at = 0.0
+
+    @property
+    def pending(self) -> int:
+        return len(self._files)
+
+    def observe(
+        self, loose: Mapping[str, LooseFile], *, in_progress: bool, now: float
+    ) -> GroupDecision:
+        files: dict[str, tuple[LooseFile, float]] = {}
+        changed = loose.keys() != self._files.keys()
+        for name, sig in loose.items():
+            old = self._files.get(name)
+            if old is not None and old[0] == sig:
+                files[name] = old
+            else:
+                files[name] = (sig, now)
+                changed = True
+        self._files = files
+        if changed:
+            self._changed_at = now
+        if not files:
+            return GroupDecision(close=(), check_at=None)
+
+        settle = self.settle_seconds
+        settled = sorted(
+            (since, name) for name, (_, since) in files.items() if now - since >= settle
+        )
+        if len(settled) >= self.max_files:
+            close = tuple(name for _, name in settled[: self.max_files])
+        elif not in_progress and now - self._changed_at >= settle:
+            close = tuple(sorted(files))[: self.max_files]
+        else:
+            close = ()
+        for name in close:
+            del self._files[name]
+        return GroupDecision(close=close, check_at=self._next_check(now, closed=bool(close)))
+
+    def _next_check(self, now: float, *, closed: bool) -> float | None:
+        if not self._files:
+            return None
+        if closed:
+            return now  # another full batch may be waiting already
+        settle = self.settle_seconds
+        waits = []
+        if self._changed_at + settle > now:
+            waits.append(self._changed_at + settle)  # the whole group settles
+        if len(self._files) >= self.max_files:
+            sinces = sorted(since for _, since in self._files.values())
+            waits.append(sinces[self.max_files - 1] + settle)  # max_files of them have settled
+        waits = [w for w in waits if w > now]
+        # Nothing left to wait for but an in-progress file beside the group: look again later.
+        return min(waits) if waits else now + max(settle, 0.05)
