@@ -158,6 +158,7 @@ class Detector:
         self._rules: dict[str, Rule] = {r.name: r for r in rules}
         self._is_known = is_known
         self._watches: dict[str, _RuleWatch] = {}
+        self._rule_tasks: set[asyncio.Task[None]] = set()  # incl. stopped rules still cleaning up
         self._loop: asyncio.AbstractEventLoop | None = None
         self._emit: Emit | None = None
         self._scan_slots: asyncio.Semaphore | None = None
@@ -187,11 +188,12 @@ class Detector:
             self.startup_scan_done.set()
             await asyncio.Event().wait()
         finally:
-            tasks = [rw.task for rw in self._watches.values() if rw.task is not None]
             for rw in self._watches.values():
                 rw.closed = True
+            tasks = list(self._rule_tasks)
             for task in tasks:
                 task.cancel()
+            # Each rule task stops and joins its observer on the way out: no thread outlives run().
             await asyncio.gather(*tasks, return_exceptions=True)
             self._watches.clear()
             self._loop = None
@@ -243,6 +245,8 @@ class Detector:
         rw = _RuleWatch(rule)
         self._watches[rule.name] = rw
         rw.task = self._loop.create_task(self._serve_rule(rw, previous), name=f"detect:{rule.name}")
+        self._rule_tasks.add(rw.task)
+        rw.task.add_done_callback(self._rule_tasks.discard)
 
     def _stop_rule(self, rw: _RuleWatch) -> None:
         rw.closed = True
@@ -252,8 +256,8 @@ class Detector:
     async def _serve_rule(self, rw: _RuleWatch, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             # A restarted rule: let the old observer stop before watching the same folder again.
-            with contextlib.suppress(BaseException):
-                await previous
+            # (asyncio.wait: the old task's outcome is not ours, but our own cancellation is.)
+            await asyncio.wait([previous])
         assert self._loop is not None
         loop = self._loop
         failures = 0
@@ -593,6 +597,12 @@ class Detector:
             p.poked = False
             self._poke(rw, p.name, delay=DEBOUNCE_S)
             return
+        if decision.verdict == "blocked" and p.name in rw.done:
+            # Already handed over, and now incomplete (its marker removed after submission, or
+            # a file being replaced): stop watching it; the next event or marker re-checks it.
+            del rw.pending[p.name]
+            log.debug("drop.recheck_parked", rule=rule.name, drop=p.name, reason=decision.reason)
+            return
         if decision.verdict != "ready":
             if decision.reason != p.reason:
                 p.reason = decision.reason
@@ -624,7 +634,7 @@ class Detector:
         rule = rw.rule
         fingerprint = scan.fingerprint()
         log.info(
-            "drop.ready",
+            "drop.complete",
             rule=rule.name,
             drop=scan.drop,
             files=len(scan.files),

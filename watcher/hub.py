@@ -220,7 +220,8 @@ def build_run_request(
 
 def encode_path(path: str) -> str:
     """Percent-encode an AI Hub path segment by segment ('/' separators kept, every other
-    reserved or non-ASCII character encoded as UTF-8), without leading or trailing slashes.
+    reserved or non-ASCII character encoded as UTF-8); empty segments (leading, trailing or
+    doubled slashes) are dropped.
 
     Raises:
         ValueError: the path is empty or has '.'/'..' segments (URL normalisation would move them).

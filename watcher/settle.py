@@ -5,12 +5,12 @@ Pure: no I/O, no clock (callers pass `now`), no logging. Imports nothing from `w
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Literal
 
@@ -80,12 +80,14 @@ IN_PROGRESS_PATTERNS: tuple[str, ...] = (
 )
 
 # rsync writes `.name.XXXXXX` (leading dot, the name, a dot, 6 random alphanumerics), then renames.
-_RSYNC_TEMP = re.compile(r"\..+\.[A-Za-z0-9]{6}", re.DOTALL)
+_RSYNC_TEMP = r"\..+\.[A-Za-z0-9]{6}"
 
 
 @lru_cache(maxsize=64)
-def _folded(patterns: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(p.casefold() for p in patterns)
+def _matcher(extra: tuple[str, ...]) -> re.Pattern[str]:
+    # One regex for all globs: scans test every name of 100,000-file trees against it.
+    globs = [fnmatch.translate(p.casefold()) for p in IN_PROGRESS_PATTERNS + extra]
+    return re.compile("|".join([f"(?:{_RSYNC_TEMP})\\Z", *globs]), re.DOTALL)
 
 
 def is_in_progress(name: str, extra: Sequence[str] = ()) -> bool:
@@ -93,11 +95,7 @@ def is_in_progress(name: str, extra: Sequence[str] = ()) -> bool:
 
     Matching is case-insensitive (`REPORT.PART` is a partial download too) and on the name only.
     """
-    if _RSYNC_TEMP.fullmatch(name):
-        return True
-    folded = name.casefold()
-    patterns = _folded(IN_PROGRESS_PATTERNS + tuple(extra))
-    return any(fnmatchcase(folded, p) for p in patterns)
+    return _matcher(tuple(extra)).match(name.casefold()) is not None
 
 
 def is_hidden(name: str) -> bool:

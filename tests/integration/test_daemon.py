@@ -229,6 +229,7 @@ def test_post_run_actions_wait_for_terminal_status(sim, dirs, tmp_path, token):
     assert sim.runs[0]["status"] == "RUNNING"
     assert (dirs["watch"] / "good").exists()
     wait_until((dirs["done"] / "good" / "page-0.pdf").exists, timeout=20)
+    daemon.wait_for("post_action.done", drop="good")
     names = [e["event"] for e in daemon.events if e.get("drop") == "good"]
     assert names.index("post_action.done") > names.index("run.status")
     assert daemon.find("run.status", drop="good", status="COMPLETE")

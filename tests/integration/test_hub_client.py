@@ -26,6 +26,17 @@ from watcher.hub import HubClient
 INPUT = "acme/ws/fs/Instabase Drive/in/drop #1"
 
 
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_env_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client honours proxy variables; keep the runner's own out of loopback tests."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture
 def client(hub_sim: Any) -> Iterator[HubClient]:
     with HubClient(base_url=hub_sim.url, token="t", context="acme") as c:
@@ -212,6 +223,16 @@ def test_slow_server_times_out_ambiguous_for_post_transport_for_get(hub_sim):
         with pytest.raises(HubTransportError) as get_info:
             slow.list_runs()
         assert "ReadTimeout" in str(get_info.value)
+
+
+def test_proxy_from_the_environment_is_used(hub_sim, monkeypatch):
+    """HTTP_PROXY is honoured: requests for an unresolvable host go to the proxy (the simulator,
+    which accepts absolute-form request targets)."""
+    origin = hub_sim.url.removesuffix("/api")
+    monkeypatch.setenv("HTTP_PROXY", origin)
+    with HubClient(base_url="http://aihub.example.invalid/api", token="t") as proxied:
+        assert proxied.list_runs(deployment_id="dep-proxy") == []
+    assert hub_sim.requests[-1].query == {"deployment_id": ["dep-proxy"]}
 
 
 def test_worker_threads_share_one_pool(hub_sim):
