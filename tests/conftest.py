@@ -49,6 +49,18 @@ def _reset_structlog() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_daemon_leaks() -> Iterator[None]:
+    """A daemon subprocess that a failing test left running is killed, not leaked."""
+    from tests.daemon_helpers import STARTED
+
+    yield
+    while STARTED:
+        daemon = STARTED.pop()
+        if daemon.proc.poll() is None:
+            daemon.kill()
+
+
+@pytest.fixture(autouse=True)
 def _no_thread_leaks() -> Iterator[None]:
     """Every thread a test starts must be gone (or going) when it ends."""
     before = set(threading.enumerate())

@@ -69,10 +69,15 @@ def make_drop(watch: Path, name: str, files: int = 2, size: int = 100) -> Path:
     return target
 
 
+# Every daemon a test starts; conftest kills the ones a failing test left running.
+STARTED: list[DaemonProcess] = []
+
+
 class DaemonProcess:
     """`python -m watcher run` with captured JSON log lines."""
 
     def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+        STARTED.append(self)
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.pop("NOTIFY_SOCKET", None)
@@ -170,3 +175,26 @@ def wait_runs(sim: Any, expected: set[str], *, timeout: float = 60) -> dict[str,
 
 def input_dir(name: str) -> str:
     return f"{REMOTE}/{name}"
+
+
+def ledger_states(config: Path) -> dict[str, str]:
+    """drop name -> state, as `aihub-watcher status --json` reports it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "watcher", "status", "--json", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return {d["drop"]: d["state"] for d in json.loads(result.stdout)["drops"]}
+
+
+def wait_all_complete(config: Path, names: Iterable[str], timeout: float = 30) -> None:
+    """Every drop reaches `complete` in the ledger (none stuck submitting/submitted)."""
+    expected = set(names)
+
+    def done() -> bool:
+        states = ledger_states(config)
+        return expected <= states.keys() and all(states[n] == "complete" for n in expected)
+
+    wait_until(done, timeout=timeout, interval=0.3, what="every drop complete in the ledger")

@@ -62,6 +62,10 @@ def _file_state(path: Path | None) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {state: n for state, n in counts.items() if n}
+
+
 def _content_digest(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -90,6 +94,9 @@ class Daemon:
         self._notifier = Notifier()
         # Set once the startup scan is done (READY=1), for in-process callers like the demo.
         self.ready = threading.Event()
+        self.in_flight_left = 0
+        self._reload_lock: asyncio.Lock | None = None
+        self._config_digest: str | None = None
 
     # --- entry points -----------------------------------------------------------------------
 
@@ -97,10 +104,18 @@ class Daemon:
         """Run until SIGTERM/SIGINT; return the process exit code."""
         configure_logging(level=self.log_level or "info", fmt=self._fmt())
         try:
-            return asyncio.run(self.serve())
+            code = asyncio.run(self.serve())
         except Exception as exc:
             log.critical("daemon.crashed", error=repr(exc), exc_info=exc)
             return EXIT_FAILURE
+        if self.in_flight_left and threading.current_thread() is threading.main_thread():
+            # HTTP calls still blocked in worker threads past shutdown_timeout: their drops are
+            # `submitting` in the ledger and are reconciled at the next start. Do not let the
+            # interpreter wait for their sockets to time out.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
 
     def request_stop(self) -> None:
         """Thread-safe stop, for callers that are not signal handlers (tests, the demo)."""
@@ -139,11 +154,19 @@ class Daemon:
             return EXIT_INVALID
         register_secret(token)
         try:
+            client = build_client(config.hub, token)
+        except (TokenError, ValueError, OSError) as exc:
+            log.error(
+                "hub.client_invalid", error=str(exc), hint="check hub.ca_bundle and the token"
+            )
+            return EXIT_INVALID
+        try:
             ledger = Ledger.in_state_dir(config.state_dir)
         except LedgerError as exc:
+            client.close()
             log.error("ledger.unusable", error=str(exc))
             return EXIT_FAILURE
-        pipeline = Pipeline(config=config, ledger=ledger, client=build_client(config.hub, token))
+        pipeline = Pipeline(config=config, ledger=ledger, client=client)
         detector = Detector(config.rules, is_known=pipeline.is_known)
         pipeline.set_forget(detector.forget)
         self._config = config
@@ -184,7 +207,7 @@ class Daemon:
         if ready_wait.done():
             self._notifier.ready()
             self.ready.set()
-            log.info("daemon.ready", rules=len(config.rules), **pipeline.counts())
+            log.info("daemon.ready", rules=len(config.rules), **_nonzero(pipeline.counts()))
         crashed = [t for t in [intake, *tasks] if t.done()]
         if not crashed:
             await asyncio.wait([stop_wait, intake, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -193,6 +216,10 @@ class Daemon:
         stop_wait.cancel()
         for task in crashed:
             if not task.cancelled() and task.exception() is not None:
+                # Stop the rest before the ledger closes under them, then crash (exit 1).
+                for other in [intake, *tasks]:
+                    other.cancel()
+                await asyncio.gather(intake, *tasks, return_exceptions=True)
                 raise task.exception()  # type: ignore[misc]
         # Shutdown: stop intake first, then let in-flight requests finish.
         self._notifier.stopping()
@@ -206,7 +233,8 @@ class Daemon:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        log.info("daemon.stopped", in_flight_left=left, **pipeline.counts())
+        self.in_flight_left = left
+        log.info("daemon.stopped", in_flight_left=left, **_nonzero(pipeline.counts()))
         return EXIT_OK
 
     def _install_signal_handlers(self) -> None:
@@ -240,25 +268,33 @@ class Daemon:
 
     async def reload(self, *, reason: str) -> None:
         """Load and validate the config; swap it in atomically, or keep the old one."""
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            await self._reload(reason)
+
+    async def _reload(self, reason: str) -> None:
         self._notifier.reloading()
+        self._config_digest = _content_digest(self.config_path)
         try:
             new = await asyncio.to_thread(load_config, self.config_path)
         except ConfigError as exc:
-            log.error(
-                "config.reload_failed",
-                path=str(self.config_path),
-                reason=reason,
-                issues=[str(i) for i in exc.issues if i.severity == "error"],
-                hint="still running on the previous rules",
-            )
-            self._notifier.ready()
+            self._reload_failed(reason, [str(i) for i in exc.issues if i.severity == "error"])
             return
         old = self._config
         diff = diff_configs(old, new)
+        # Build the new client before changing anything, so a bad CA bundle or token keeps
+        # the whole old configuration (atomic reload).
+        try:
+            fresh = self._new_client_if_needed(new, force=diff.hub_changed)
+        except (TokenError, ValueError, OSError) as exc:
+            self._reload_failed(reason, [f"hub: {exc}"])
+            return
         if new.state_dir != old.state_dir:
             log.warning("config.restart_needed", key="state_dir", using=str(old.state_dir))
         self._config = new
-        token_changed = self._refresh_client(new, force=diff.hub_changed)
+        if fresh is not None:
+            self._pipeline.replace_client(fresh)
         self._pipeline.update_config(new)
         self._detector.update_rules(new.rules)
         log.info(
@@ -268,29 +304,44 @@ class Daemon:
             removed=list(diff.removed),
             changed=list(diff.changed),
             hub_changed=diff.hub_changed,
-            token_changed=token_changed,
+            token_changed=fresh is not None and not diff.hub_changed,
         )
         self._notifier.ready()
 
-    def _refresh_client(self, config: Config, *, force: bool) -> bool:
-        """Re-read the token; build a new client when it or the hub settings changed."""
+    def _reload_failed(self, reason: str, issues: list[str]) -> None:
+        log.error(
+            "config.reload_failed",
+            path=str(self.config_path),
+            reason=reason,
+            issues=issues,
+            hint="still running on the previous rules",
+        )
+        self._notifier.ready()
+
+    def _new_client_if_needed(self, config: Config, *, force: bool) -> HubClient | None:
+        """A client for a changed token or changed hub settings; None when nothing changed.
+
+        Raises TokenError, ValueError or OSError when the new client cannot be built.
+        """
         try:
             token = config.hub.read_token()
         except TokenError as exc:
-            log.error("token.missing", error=str(exc), hint="keeping the previous token")
-            return False
+            if not force:
+                log.error("token.missing", error=str(exc), hint="keeping the previous token")
+                return None
+            raise
         digest = _token_digest(token)
-        changed = digest != self._token_digest
-        if changed or force:
-            register_secret(token)
-            self._token_digest = digest
-            self._pipeline.replace_client(build_client(config.hub, token))
-        return changed
+        if digest == self._token_digest and not force:
+            return None
+        register_secret(token)
+        client = build_client(config.hub, token)
+        self._token_digest = digest
+        return client
 
     async def _watch_files(self) -> None:
         """Reload when the config file's content changes; rebuild the client when the token does."""
         config_state = _file_state(self.config_path)
-        config_digest = _content_digest(self.config_path)
+        self._config_digest = _content_digest(self.config_path)
         token_state = self._token_file_state()
         while True:
             await asyncio.sleep(FILE_CHECK_S)
@@ -301,17 +352,22 @@ class Daemon:
                 if _file_state(self.config_path) != now_state:
                     continue
                 config_state = now_state
-                digest = _content_digest(self.config_path)
-                if digest != config_digest:
-                    # One attempt per content: a broken save logs one error, not one a second.
-                    config_digest = digest
+                # One attempt per content (SIGHUP records what it loaded too): a broken save
+                # logs one error, and an edit followed by SIGHUP reloads once.
+                if _content_digest(self.config_path) != self._config_digest:
                     await self.reload(reason="file changed")
                     token_state = self._token_file_state()
                 continue
             new_token_state = self._token_file_state()
             if new_token_state != token_state:
                 token_state = new_token_state
-                if self._refresh_client(self._config, force=False):
+                try:
+                    fresh = self._new_client_if_needed(self._config, force=False)
+                except (TokenError, ValueError, OSError) as exc:
+                    log.error("token.invalid", error=str(exc), hint="keeping the previous token")
+                    continue
+                if fresh is not None:
+                    self._pipeline.replace_client(fresh)
                     log.info("token.reloaded", token_source=self._config.hub.token_source())
 
     def _token_file_state(self) -> tuple[int, int, int] | None:

@@ -37,6 +37,20 @@ try:
 except Exception:  # not Linux, or no usable libc: the platform's Observer, without hooks
     _InotifyObserver = None  # type: ignore[assignment, misc]
 
+
+class _StopRaceFilter(logging.Filter):
+    """Drop watchdog's error line for a read that was in flight while we stopped the observer.
+
+    watchdog logs it at ERROR although nothing is wrong: the emitter thread was blocked in
+    read() when stop() closed the inotify queue. An operator should not see an error for it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in str(record.msg)
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_StopRaceFilter())
+
 # Hints delivered to the loop, as (kind, name):
 #   drop      name = a top-level folder that may have changed (or appeared, or vanished)
 #   root      a loose file at the top level changed (files mode)

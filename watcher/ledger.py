@@ -932,11 +932,10 @@ class Ledger:
         return [_row_to_drop(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        """Live rows per state; every DropState value is a key (0 when none)."""
+        """Drops per state, archived ones included (a drop moved away after its run is still
+        complete); every DropState value is a key (0 when none)."""
         result = {state.value: 0 for state in DropState}
         with self._read() as conn:
-            for state, count in conn.execute(
-                "SELECT state, count(*) FROM drops WHERE archived = 0 GROUP BY state"
-            ):
+            for state, count in conn.execute("SELECT state, count(*) FROM drops GROUP BY state"):
                 result[state] = count
         return result

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import shutil
 import time
 from collections import defaultdict
@@ -26,8 +27,12 @@ from watcher.config import Config, Rule
 from watcher.detect import ReadyDrop
 from watcher.errors import (
     GiveUp,
+    HubAuthError,
     HubError,
+    HubRateLimitedError,
+    HubServerError,
     HubStatusError,
+    HubTransportError,
     PauseHub,
     Reconcile,
     Reject,
@@ -36,7 +41,14 @@ from watcher.errors import (
     next_step,
 )
 from watcher.hub import HubClient, Run
-from watcher.ledger import TERMINAL, Drop, DropState, Ledger, SubmittedRun
+from watcher.ledger import (
+    RUN_STATUS_STATES,
+    TERMINAL,
+    Drop,
+    DropState,
+    Ledger,
+    SubmittedRun,
+)
 from watcher.rules import input_dir_for, output_dir_for
 
 log = structlog.get_logger("watcher.pipeline")
@@ -46,16 +58,22 @@ T = TypeVar("T")
 # Every run we create carries this tag, so a run whose response was lost can be found again.
 TAG_PREFIX = "aihub-watcher:drop="
 
-# AI Hub run status -> is it final for tracking purposes.
-RUN_TERMINAL = {"COMPLETE", "FAILED", "CANCELLED"}
-# STOPPED_AT_CHECKPOINT waits for a human; keep polling it, slowly, until it completes.
-RUN_REVIEW = {"STOPPED_AT_CHECKPOINT"}
+# AI Hub run statuses after which the run no longer reads the drop's files.
+RUN_TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
 
 # How far back (seconds) to list runs when looking for one we may have created: covers clock
 # skew between this host and AI Hub.
 RECONCILE_SKEW_S = 600
 # How often an idle submit loop looks at the ledger for drops re-armed by `aihub-watcher retry`.
 LEDGER_POLL_S = 2.0
+# After this many retryable failures in a row the hub itself is down: hold every submission
+# back instead of burning each drop's attempts during the outage.
+OUTAGE_AFTER = 5
+# Runs submitted within this window are tracked with one list call per deployment; older ones
+# (long runs, runs waiting for review) with a get per run, less and less often.
+TRACK_LIST_WINDOW_S = 900
+# A drop folder must be seen missing this many housekeeping rounds in a row before it is forgotten.
+MISSING_ROUNDS = 2
 
 
 def drop_tag(drop_id: str) -> str:
@@ -107,6 +125,7 @@ class Pipeline:
         self._rules: dict[str, Rule] = {r.name: r for r in config.rules}
         self._ledger = ledger
         self._client = client
+        self._retired_clients: list[HubClient] = []
         self._pool = self._new_pool(config.hub.max_concurrency)
         self._sem = asyncio.Semaphore(config.hub.max_concurrency)
         self._limiter = RateLimiter(config.hub.max_rps)
@@ -114,13 +133,21 @@ class Pipeline:
         self._track_wake = asyncio.Event()
         self._unpaused = asyncio.Event()
         self._unpaused.set()
-        self._pause_reason = ""
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._pending_submitted: list[SubmittedRun] = []
         self._known: set[tuple[str, str]] = set()
+        self._root_dev: dict[str, int] = {}
+        self._missing_rounds: dict[str, int] = {}
         self._change_warned: set[tuple[str, str]] = set()
-        self._needs_reconcile: set[str] = set()
+        # Drop id -> monotonic time before which its reconcile listing must not run.
+        self._needs_reconcile: dict[str, float] = {}
+        self._reconcile_failures = 0
+        # Hub-wide hold (429 Retry-After, outage backoff): no POST before this monotonic time.
+        self._not_before = 0.0
+        self._failures_in_row = 0
+        self._last_polled: dict[str, float] = {}
         self._track_min_s = track_min_s
         self._track_max_s = track_max_s
         self._probe_s = probe_s
@@ -159,31 +186,60 @@ class Pipeline:
         if config.hub.max_rps != old.hub.max_rps:
             self._limiter = RateLimiter(config.hub.max_rps)
         if config.hub.max_concurrency != old.hub.max_concurrency:
+            # In-flight tasks release the semaphore they took; new work takes the new one.
             self._sem = asyncio.Semaphore(config.hub.max_concurrency)
             old_pool, self._pool = self._pool, self._new_pool(config.hub.max_concurrency)
             old_pool.shutdown(wait=False)
         self._wake.set()
 
     def replace_client(self, client: HubClient) -> None:
-        """Swap in a client built with a new token or hub settings, and resume if paused."""
-        old, self._client = self._client, client
-        old.close()
+        """Swap in a client built with a new token or hub settings, and resume if paused.
+
+        The old client may still be serving in-flight calls: it is closed at shutdown.
+        """
+        self._retired_clients.append(self._client)
+        self._client = client
         if self.paused:
             self._resume("token changed")
 
     def counts(self) -> dict[str, int]:
         return self._ledger.counts()
 
+    def _spawn(self, coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("pipeline.task_failed", task=task.get_name(), error=repr(task.exception()))
+
     # --- startup ----------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Load the active drops and reconcile those left `submitting` by a crash."""
+        """Load the active drops; reconcile those left `submitting`; finish interrupted work."""
         for d in self._ledger.active_drops():
             self._known.add((d.rule, d.drop))
+        orphans = {d.rule for d in self._ledger.active_drops() if d.rule not in self._rules}
+        for rule_name in sorted(orphans):
+            log.warning(
+                "rule.missing",
+                rule=rule_name,
+                hint="drops of this rule are in the ledger but the rule is not in the config",
+            )
         left = self._ledger.in_state(DropState.SUBMITTING)
         if left:
             log.info("reconcile.startup", drops=len(left))
-            self._needs_reconcile.update(d.id for d in left)
+            self._needs_reconcile.update({d.id: 0.0 for d in left})
+
+    async def _finish_post_actions(self) -> None:
+        """Post-run actions a crash or shutdown interrupted (terminal run, action not done)."""
+        for d in self._ledger.in_state(
+            DropState.COMPLETE, DropState.RUN_FAILED, DropState.CANCELLED
+        ):
+            if not d.post_action_done:
+                await self._post_run(d)
 
     # --- intake -----------------------------------------------------------------------------
 
@@ -192,6 +248,9 @@ class Pipeline:
         rule = self._rules.get(ready.rule)
         if rule is None:
             return
+        if rule.name not in self._root_dev:
+            with contextlib.suppress(OSError):
+                self._root_dev[rule.name] = os.stat(rule.watch).st_dev
         fingerprint = ready.scan.fingerprint()
         existing = self._ledger.find_active(ready.rule, ready.drop)
         fields = {"rule": ready.rule, "drop": ready.drop}
@@ -241,6 +300,7 @@ class Pipeline:
 
     async def run(self) -> None:
         """Submit, track and keep house until cancelled."""
+        await self._finish_post_actions()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._submit_loop(), name="submit")
             tg.create_task(self._track_loop(), name="track")
@@ -251,43 +311,62 @@ class Pipeline:
             await self._unpaused.wait()
             if self._needs_reconcile:
                 await self._reconcile_pending()
-                if self._needs_reconcile:
-                    # The hub did not answer the listing: never re-post blind; try again soon.
-                    await self._sleep_or_wake(5.0)
-                    continue
+            hold = self._not_before - time.monotonic()
+            if hold > 0:
+                await self._sleep_or_wake(hold)
+                continue
             now = time.time()
             due = self._ledger.due(now, limit=256)
             if not due:
                 # Poll the ledger now and then: `aihub-watcher retry` re-arms drops from outside.
                 next_at = self._ledger.next_due_at()
                 timeout = LEDGER_POLL_S if next_at is None else min(LEDGER_POLL_S, next_at - now)
-                timeout = max(0.0, timeout)
-                await self._sleep_or_wake(timeout)
+                if self._needs_reconcile:
+                    timeout = min(timeout, 1.0)
+                await self._sleep_or_wake(max(0.0, timeout))
                 continue
             # Take as many drops as there are free slots (at least one), and record all their
             # intents in one transaction: one fsync for the batch, not one per drop.
-            await self._sem.acquire()
+            sem = self._sem
+            await sem.acquire()
             taken = 1
-            while taken < len(due) and not self._sem.locked():
-                await self._sem.acquire()
+            while taken < len(due) and not sem.locked():
+                await sem.acquire()
                 taken += 1
             if self._stopping_now() or self.paused:
                 for _ in range(taken):
-                    self._sem.release()
+                    sem.release()
                 continue
             now = time.time()
+            started: list[tuple[Drop, Rule]] = []
             with self._ledger.batch():
-                started = [
-                    self._ledger.begin_submit(
+                for drop in due[:taken]:
+                    rule = self._rules.get(drop.rule)
+                    if rule is None:
+                        sem.release()
+                        self._ledger.mark_failed(
+                            drop.id,
+                            error=f"rule {drop.rule!r} is no longer in the config; restore it "
+                            "and run `aihub-watcher retry`",
+                            now=now,
+                        )
+                        log.error(
+                            "submit.gave_up",
+                            rule=drop.rule,
+                            drop=drop.drop,
+                            drop_id=drop.id,
+                            error="rule removed from config",
+                        )
+                        continue
+                    begun = self._ledger.begin_submit(
                         drop.id,
                         now=now,
-                        input_dir=input_dir_for(self._rules[drop.rule], drop.drop),
-                        deployment_id=self._rules[drop.rule].deployment_id,
+                        input_dir=input_dir_for(rule, drop.drop),
+                        deployment_id=rule.deployment_id,
                     )
-                    for drop in due[:taken]
-                ]
-            for drop in started:
-                task = asyncio.create_task(self._submit_one(drop, self._rules[drop.rule]))
+                    started.append((begun, rule))
+            for drop, rule in started:
+                task = asyncio.create_task(self._submit_one(drop, rule, sem))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
 
@@ -300,7 +379,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
-    async def _submit_one(self, drop: Drop, rule: Rule) -> None:
+    async def _submit_one(self, drop: Drop, rule: Rule, sem: asyncio.Semaphore) -> None:
         assert drop.input_dir is not None and drop.deployment_id is not None
         fields = {
             "rule": drop.rule,
@@ -310,24 +389,35 @@ class Pipeline:
             "input_dir": drop.input_dir,
             "attempt": drop.attempts,
         }
-        await self._limiter.acquire()
-        started = time.perf_counter()
         try:
-            client = self._client
-            run = await self._call(
-                client.run_deployment,
-                deployment_id=drop.deployment_id,
-                input_dir=drop.input_dir,
-                output_dir=output_dir_for(rule, drop.drop, now=datetime.now(UTC)),
-                version=rule.version,
-                settings=run_settings(rule, drop.id),
-            )
-        except HubError as exc:
-            latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            await self._submit_failed(drop, rule, exc, fields, latency_ms)
-            return
+            await self._limiter.acquire()
+            if self._stopping_now() or self.paused:
+                # Nothing was sent: the drop goes back to the queue, the attempt not counted.
+                self._ledger.release(drop.id, now=time.time())
+                return
+            started = time.perf_counter()
+            try:
+                run = await self._call(
+                    self._client.run_deployment,
+                    deployment_id=drop.deployment_id,
+                    input_dir=drop.input_dir,
+                    output_dir=output_dir_for(rule, drop.drop, now=datetime.now(UTC)),
+                    version=rule.version,
+                    settings=run_settings(rule, drop.id),
+                )
+            except HubError as exc:
+                latency_ms = round((time.perf_counter() - started) * 1000, 1)
+                self._submit_failed(drop, rule, exc, fields, latency_ms)
+                return
+            except Exception as exc:
+                # Not a hub answer (a bug, a closed pool): the POST may have gone out, so treat
+                # it like a lost response and look for the run before any new attempt.
+                log.error("submit.crashed", **fields, error=repr(exc), exc_info=exc)
+                self._needs_reconcile[drop.id] = time.monotonic() + 5.0
+                return
         finally:
-            self._sem.release()
+            sem.release()
+        self._failures_in_row = 0
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         self._queue_submitted(
             SubmittedRun(
@@ -362,7 +452,10 @@ class Pipeline:
             pending, self._pending_submitted = self._pending_submitted, []
             self._ledger.mark_submitted_many(pending, now=time.time())
 
-    async def _submit_failed(
+    def _hold_all(self, delay_s: float) -> None:
+        self._not_before = max(self._not_before, time.monotonic() + delay_s)
+
+    def _submit_failed(
         self,
         drop: Drop,
         rule: Rule,
@@ -370,9 +463,41 @@ class Pipeline:
         fields: dict[str, Any],
         latency_ms: float,
     ) -> None:
-        step = next_step(exc, drop.attempts, max_attempts=rule.max_attempts)
         http_status = exc.http_status if isinstance(exc, HubStatusError) else None
         now = time.time()
+        if isinstance(exc, HubRateLimitedError):
+            # The hub's throttle is about all of us, not this drop: hold everything back and
+            # do not count the attempt.
+            delay = exc.retry_after_s if exc.retry_after_s is not None else backoff_delay_s(2)
+            self._hold_all(delay)
+            self._ledger.release(drop.id, now=now)
+            log.warning(
+                "submit.throttled",
+                **fields,
+                http_status=429,
+                delay_s=round(delay, 3),
+                latency_ms=latency_ms,
+            )
+            self._wake.set()
+            return
+        if isinstance(exc, HubServerError | HubTransportError):
+            self._failures_in_row += 1
+            if self._failures_in_row >= OUTAGE_AFTER:
+                # An outage, not a bad drop: back off hub-wide without burning attempts.
+                delay = backoff_delay_s(self._failures_in_row - OUTAGE_AFTER + 1, base_s=2.0)
+                self._hold_all(delay)
+                self._ledger.release(drop.id, now=now)
+                log.warning(
+                    "hub.unavailable",
+                    **fields,
+                    http_status=http_status,
+                    failures_in_row=self._failures_in_row,
+                    delay_s=round(delay, 3),
+                    error=str(exc),
+                )
+                self._wake.set()
+                return
+        step = next_step(exc, drop.attempts, max_attempts=rule.max_attempts)
         if isinstance(step, Retry):
             self._ledger.schedule_retry(
                 drop.id, next_attempt_at=now + step.delay_s, error=str(exc), now=now
@@ -387,8 +512,17 @@ class Pipeline:
             )
             self._wake.set()
         elif isinstance(step, Reconcile):
-            log.warning("submit.ambiguous", **fields, latency_ms=latency_ms, error=str(exc))
-            self._needs_reconcile.add(drop.id)
+            # The server may still be creating the run: list only once a response could no
+            # longer be on its way.
+            wait = min(self._config.hub.timeout_seconds, 30.0)
+            self._needs_reconcile[drop.id] = time.monotonic() + wait
+            log.warning(
+                "submit.ambiguous",
+                **fields,
+                latency_ms=latency_ms,
+                error=str(exc),
+                reconcile_in_s=wait,
+            )
             self._wake.set()
         elif isinstance(step, PauseHub):
             self._ledger.release(drop.id, now=now)
@@ -407,91 +541,123 @@ class Pipeline:
     # --- reconcile --------------------------------------------------------------------------
 
     async def _reconcile_pending(self) -> None:
-        """Adopt runs that a lost response or a crash left unrecorded; re-arm the rest."""
-        drops = [
-            d
-            for d in (self._ledger.get(i) for i in sorted(self._needs_reconcile))
-            if d is not None and d.state is DropState.SUBMITTING
-        ]
+        """Adopt runs that a lost response or a crash left unrecorded; re-arm the rest.
+
+        Never re-posts a drop until a listing of its deployment has come back without its run.
+        """
+        now_mono = time.monotonic()
+        ready_ids = [i for i, t in self._needs_reconcile.items() if t <= now_mono]
+        drops: list[Drop] = []
+        for drop_id in ready_ids:
+            d = self._ledger.get(drop_id)
+            if d is None or d.state is not DropState.SUBMITTING:
+                self._needs_reconcile.pop(drop_id, None)
+            else:
+                drops.append(d)
         by_deployment: dict[str, list[Drop]] = defaultdict(list)
         for d in drops:
-            by_deployment[d.deployment_id or self._rules[d.rule].deployment_id].append(d)
-        self._needs_reconcile.difference_update(
-            i for i in list(self._needs_reconcile) if i not in {d.id for d in drops}
-        )
+            rule = self._rules.get(d.rule)
+            by_deployment[d.deployment_id or (rule.deployment_id if rule else "")].append(d)
         for deployment_id, group in by_deployment.items():
-            since = int(min(d.intent_at or d.updated_at for d in group)) - RECONCILE_SKEW_S
+            since = int(min(d.created_at for d in group)) - RECONCILE_SKEW_S
             try:
                 runs = await self._call(
                     lambda dep=deployment_id, s=since: list(
-                        self._client.iter_runs(deployment_id=dep, from_timestamp=s)
+                        self._client.iter_runs(
+                            deployment_id=dep, from_timestamp=s, order="ASCENDING"
+                        )
                     )
                 )
             except HubError as exc:
+                self._reconcile_failures += 1
+                retry_in = backoff_delay_s(self._reconcile_failures, base_s=2.0, cap_s=120.0)
+                for d in group:
+                    self._needs_reconcile[d.id] = time.monotonic() + retry_in
                 log.warning(
                     "reconcile.failed",
                     deployment_id=deployment_id,
                     drops=len(group),
+                    retry_in_s=round(retry_in, 3),
                     error=str(exc),
                 )
-                if isinstance(next_step(exc, 1, max_attempts=2), PauseHub):
-                    self._pause(str(exc), getattr(exc, "http_status", None))
-                return
-            by_tag = {tag: run for run in runs for tag in run.tags if tag.startswith(TAG_PREFIX)}
-            by_input = {run.input_dir: run for run in runs if run.input_dir}
-            now = time.time()
-            for d in group:
-                self._needs_reconcile.discard(d.id)
-                run_found = by_tag.get(drop_tag(d.id))
-                if run_found is None and d.input_dir in by_input:
-                    candidate = by_input[d.input_dir]
-                    # Without our tag, only trust a run started after we recorded the intent.
-                    start_s = (candidate.start_timestamp or 0) / 1e9
-                    if start_s >= (d.intent_at or now) - RECONCILE_SKEW_S and not any(
-                        t.startswith(TAG_PREFIX) for t in candidate.tags
-                    ):
-                        run_found = candidate
-                fields = {"rule": d.rule, "drop": d.drop, "drop_id": d.id}
-                if run_found is not None:
-                    self._ledger.mark_submitted(
-                        d.id,
-                        run_id=run_found.id,
-                        run_status=run_found.status,
-                        response=json.dumps(run_found.log_fields()),
-                        now=now,
-                    )
-                    self.submitted_total += 1
-                    log.info(
-                        "run.adopted",
-                        **fields,
-                        run_id=run_found.id,
-                        status=run_found.status,
-                        deployment_id=deployment_id,
-                        input_dir=d.input_dir,
-                    )
-                    self._remove_marker(self._rules[d.rule], d.drop)
-                    self._track_wake.set()
-                    continue
-                rule = self._rules[d.rule]
-                if d.attempts >= rule.max_attempts:
-                    self._ledger.mark_failed(d.id, error=d.last_error or "no run found", now=now)
-                    log.error("submit.gave_up", **fields, error="retries exhausted")
-                else:
-                    delay = backoff_delay_s(d.attempts)
-                    self._ledger.schedule_retry(
-                        d.id,
-                        next_attempt_at=now + delay,
-                        error=d.last_error or "no response; no run found",
-                        now=now,
-                    )
-                    log.info("reconcile.not_found", **fields, delay_s=round(delay, 3))
+                if isinstance(exc, HubAuthError):
+                    self._pause(str(exc), exc.http_status)
+                continue
+            self._reconcile_failures = 0
+            self._adopt_or_rearm(deployment_id, group, runs)
+
+    def _adopt_or_rearm(self, deployment_id: str, group: list[Drop], runs: list[Run]) -> None:
+        by_tag: dict[str, list[Run]] = defaultdict(list)
+        for run in runs:
+            for tag in run.tags:
+                if tag.startswith(TAG_PREFIX):
+                    by_tag[tag].append(run)
+        by_input = {
+            run.input_dir: run
+            for run in runs
+            if run.input_dir and not any(t.startswith(TAG_PREFIX) for t in run.tags)
+        }
+        now = time.time()
+        for d in group:
+            self._needs_reconcile.pop(d.id, None)
+            fields = {"rule": d.rule, "drop": d.drop, "drop_id": d.id}
+            tagged = sorted(by_tag.get(drop_tag(d.id), []), key=lambda r: r.start_timestamp or 0)
+            found: Run | None = tagged[0] if tagged else None
+            if len(tagged) > 1:
+                log.error(
+                    "run.duplicate",
+                    **fields,
+                    run_ids=[r.id for r in tagged],
+                    hint="adopted the oldest; cancel the others in AI Hub",
+                )
+            if found is None and d.input_dir in by_input:
+                candidate = by_input[d.input_dir]
+                # Without our tag, only trust a run started after we recorded the intent.
+                if (candidate.start_timestamp or 0) / 1e9 >= (d.intent_at or now) - 60:
+                    found = candidate
+            rule = self._rules.get(d.rule)
+            if found is not None:
+                self._ledger.mark_submitted(
+                    d.id,
+                    run_id=found.id,
+                    run_status=found.status,
+                    response=json.dumps(found.log_fields()),
+                    now=now,
+                )
+                self.submitted_total += 1
+                log.info(
+                    "run.adopted",
+                    **fields,
+                    run_id=found.id,
+                    status=found.status,
+                    deployment_id=deployment_id,
+                    input_dir=d.input_dir,
+                    response=found.log_fields(),
+                )
+                if rule is not None:
+                    self._remove_marker(rule, d.drop)
+                self._track_wake.set()
+                continue
+            max_attempts = rule.max_attempts if rule is not None else d.attempts
+            if d.attempts >= max_attempts:
+                self._ledger.mark_failed(d.id, error=d.last_error or "no run found", now=now)
+                log.error("submit.gave_up", **fields, error="retries exhausted")
+            else:
+                delay = backoff_delay_s(d.attempts)
+                self._ledger.schedule_retry(
+                    d.id,
+                    next_attempt_at=now + delay,
+                    error=d.last_error or "no response; no run found",
+                    now=now,
+                )
+                log.info("reconcile.not_found", **fields, delay_s=round(delay, 3))
+        self._wake.set()
 
     # --- pause / resume on auth errors ------------------------------------------------------
 
     def _pause(self, reason: str, http_status: int | None) -> None:
         if self.paused:
             return
-        self._pause_reason = reason
         self._unpaused.clear()
         log.error(
             "hub.paused",
@@ -499,7 +665,7 @@ class Pipeline:
             error=reason,
             hint="fix the token (token_env / token_file / credential), then SIGHUP",
         )
-        asyncio.get_running_loop().create_task(self._probe_while_paused())
+        self._spawn(self._probe_while_paused(), "probe")
 
     def _resume(self, why: str) -> None:
         if not self.paused:
@@ -538,50 +704,66 @@ class Pipeline:
             if self._stopping_now():
                 return
             await self._unpaused.wait()
+            self.flush_submitted()
             drops = self._ledger.in_state(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
             if not drops:
                 interval = self._track_max_s
                 continue
             changed = await self._poll_runs(drops)
-            interval = self._track_min_s if changed else min(self._track_max_s, interval * 2 or 1.0)
+            interval = self._track_min_s if changed else min(self._track_max_s, interval * 2)
+
+    def _due_for_poll(self, d: Drop, now: float) -> bool:
+        """Old runs are polled less often: every tenth of their age, at most every 5 minutes."""
+        age = now - (d.submitted_at or d.created_at)
+        last = self._last_polled.get(d.id, 0.0)
+        return now - last >= min(300.0, max(self._track_min_s, age / 10))
 
     async def _poll_runs(self, drops: list[Drop]) -> bool:
         """Fetch run statuses (one list call per busy deployment) and apply every change."""
-        by_deployment: dict[str, list[Drop]] = defaultdict(list)
+        now = time.time()
+        recent: dict[str, list[Drop]] = defaultdict(list)
+        singles: list[Drop] = []
         for d in drops:
-            by_deployment[d.deployment_id or ""].append(d)
+            if now - (d.submitted_at or d.created_at) <= TRACK_LIST_WINDOW_S:
+                recent[d.deployment_id or ""].append(d)
+            elif self._due_for_poll(d, now):
+                singles.append(d)
         runs: dict[str, Run] = {}
-        changed = False
-        for deployment_id, group in by_deployment.items():
-            try:
-                if len(group) >= 3 and deployment_id:
-                    since = int(min(d.submitted_at or d.created_at for d in group))
+        for deployment_id, group in recent.items():
+            if len(group) >= 3 and deployment_id:
+                since = int(min(d.submitted_at or d.created_at for d in group))
+                try:
                     listed = await self._call(
                         lambda dep=deployment_id, s=since - RECONCILE_SKEW_S: list(
-                            self._client.iter_runs(deployment_id=dep, from_timestamp=s)
+                            self._client.iter_runs(
+                                deployment_id=dep, from_timestamp=s, order="ASCENDING"
+                            )
                         )
                     )
-                    runs.update((r.id, r) for r in listed)
-                missing = [d for d in group if d.run_id and d.run_id not in runs]
-                fetched = await asyncio.gather(
-                    *(self._call(self._client.get_run, d.run_id) for d in missing if d.run_id),
-                    return_exceptions=True,
-                )
-                for result in fetched:
-                    if isinstance(result, Run):
-                        runs[result.id] = result
-                    elif isinstance(result, HubError):
-                        log.warning(
-                            "run.poll_failed", deployment_id=deployment_id, error=str(result)
-                        )
-                    elif isinstance(result, BaseException):
-                        raise result
-            except HubError as exc:
-                log.warning("run.poll_failed", deployment_id=deployment_id, error=str(exc))
-                continue
+                except HubError as exc:
+                    log.warning("run.poll_failed", deployment_id=deployment_id, error=str(exc))
+                    continue
+                runs.update((r.id, r) for r in listed)
+            singles.extend(d for d in group if d.run_id not in runs)
+        fetched = await asyncio.gather(
+            *(self._call(self._client.get_run, d.run_id) for d in singles if d.run_id),
+            return_exceptions=True,
+        )
+        for result in fetched:
+            if isinstance(result, Run):
+                runs[result.id] = result
+            elif isinstance(result, HubError):
+                log.warning("run.poll_failed", error=str(result))
+            elif isinstance(result, Exception):
+                log.error("run.poll_failed", error=repr(result))
+        changed = False
         for d in drops:
             run = runs.get(d.run_id or "")
-            if run is None or run.status == d.run_status:
+            if run is None:
+                continue
+            self._last_polled[d.id] = now
+            expected = RUN_STATUS_STATES.get(run.status, DropState.SUBMITTED)
+            if run.status == d.run_status and d.state is expected:
                 continue
             changed = True
             updated = self._ledger.set_run_status(
@@ -599,6 +781,7 @@ class Pipeline:
                 response=run.log_fields(),
             )
             if run.status in RUN_TERMINAL:
+                self._last_polled.pop(d.id, None)
                 await self._post_run(updated)
         return changed
 
@@ -619,6 +802,7 @@ class Pipeline:
                 target = await asyncio.to_thread(_move_aside, source, Path(action[5:]), drop.id)
                 fields["target"] = str(target)
         except OSError as exc:
+            # Logged once; the drop stays where it is for an operator to handle.
             log.error("post_action.failed", **fields, error=repr(exc))
             self._ledger.mark_post_action_done(drop.id)
             return
@@ -644,10 +828,18 @@ class Pipeline:
         while not self._stopping:
             await asyncio.sleep(self._housekeeping_s)
             finished = [d for d in self._ledger.active_drops() if d.state in TERMINAL]
-            gone = await asyncio.to_thread(
-                _missing, [(d, self._rules.get(d.rule)) for d in finished]
-            )
+            pairs = [(d, self._rules.get(d.rule)) for d in finished]
+            gone = await asyncio.to_thread(_missing, pairs, dict(self._root_dev))
+            gone_ids = {d.id for d in gone}
+            for drop_id in list(self._missing_rounds):
+                if drop_id not in gone_ids:
+                    del self._missing_rounds[drop_id]
             for d in gone:
+                rounds = self._missing_rounds.get(d.id, 0) + 1
+                self._missing_rounds[d.id] = rounds
+                if rounds < MISSING_ROUNDS:
+                    continue
+                del self._missing_rounds[d.id]
                 self._ledger.archive(d.id)
                 self._known.discard((d.rule, d.drop))
                 if self._forget is not None:
@@ -668,14 +860,15 @@ class Pipeline:
         pending = set(self._inflight)
         if pending:
             _, pending = await asyncio.wait(pending, timeout=timeout_s)
-        for task in pending:
+        for task in pending | self._background:
             task.cancel()
         self.flush_submitted()
         self._pool.shutdown(wait=False, cancel_futures=True)
         return len(pending)
 
     def close(self) -> None:
-        self._client.close()
+        for client in [*self._retired_clients, self._client]:
+            client.close()
 
 
 def _move_aside(source: Path, target_dir: Path, drop_id: str) -> Path:
@@ -687,8 +880,26 @@ def _move_aside(source: Path, target_dir: Path, drop_id: str) -> Path:
     return target
 
 
-def _missing(pairs: Iterable[tuple[Drop, Rule | None]]) -> list[Drop]:
-    return [d for d, rule in pairs if rule is not None and not (rule.watch / d.drop).exists()]
+def _missing(pairs: Iterable[tuple[Drop, Rule | None]], root_dev: Mapping[str, int]) -> list[Drop]:
+    """Drops whose folder is gone from a watch root that is itself present and the same mount.
+
+    An unmounted share (root missing, or an empty mountpoint on another device) proves nothing.
+    """
+    roots_ok: dict[str, bool] = {}
+    out: list[Drop] = []
+    for d, rule in pairs:
+        if rule is None:
+            continue
+        if rule.name not in roots_ok:
+            try:
+                dev = os.stat(rule.watch).st_dev
+            except OSError:
+                roots_ok[rule.name] = False
+            else:
+                roots_ok[rule.name] = root_dev.get(rule.name, dev) == dev
+        if roots_ok[rule.name] and not (rule.watch / d.drop).exists():
+            out.append(d)
+    return out
 
 
 def counts_text(counts: Mapping[str, int]) -> str:

@@ -15,8 +15,10 @@ from tests.conftest import wait_until
 from tests.daemon_helpers import (
     DaemonProcess,
     input_dir,
+    ledger_states,
     make_drop,
     runs_by_input_dir,
+    wait_all_complete,
     wait_runs,
     write_config,
 )
@@ -98,6 +100,8 @@ def test_kill_9_mid_burst_then_restart_runs_each_drop_once(sim, dirs, tmp_path, 
     # A sentinel drop made after the restart: once it has run, any re-post would have happened.
     make_drop(dirs["watch"], "sentinel")
     wait_runs(sim, {input_dir("sentinel")})
+    # The ledger agrees: every run, adopted or posted, is tracked to its end.
+    wait_all_complete(config, [*names, "sentinel"])
     assert daemon.stop() == 0
     assert_exactly_once(sim, [*names, "sentinel"])
 
@@ -143,6 +147,7 @@ def test_lost_responses_are_reconciled_not_reposted(sim, dirs, tmp_path, token):
         what="every drop recorded",
     )
     assert daemon.find("run.adopted"), "no lost response was adopted"
+    wait_all_complete(config, names)
     assert daemon.stop() == 0
     assert_exactly_once(sim, names)
 
@@ -278,3 +283,110 @@ def test_status_and_retry_commands(sim, dirs, tmp_path, token):
     assert _cli("retry", "d-000000000000", config=config).returncode == 1
     assert daemon.stop() == 0
     assert_exactly_once(sim, ["one"])
+
+
+def test_sustained_429_holds_back_without_burning_attempts(sim, dirs, tmp_path, token):
+    """A hub allowing 5 submissions/s: every drop still runs once and none ends failed."""
+    sim.options.rate_limit = 5
+    config = write_config(
+        tmp_path / "c.yaml",
+        hub_url=sim.url,
+        watch=dirs["watch"],
+        state_dir=dirs["state"],
+        rule={"max_attempts": 2},
+    )
+    daemon = start(config, token)
+    names = [f"q-{i:02d}" for i in range(25)]
+    for name in names:
+        make_drop(dirs["watch"], name)
+    wait_runs(sim, {input_dir(n) for n in names}, timeout=60)
+    assert daemon.find("submit.throttled")
+    assert not daemon.find("submit.gave_up")
+    assert daemon.stop() == 0
+    assert_exactly_once(sim, names)
+
+
+def test_reload_changing_concurrency_mid_burst_keeps_submitting(sim, dirs, tmp_path, token):
+    """max_concurrency changed by SIGHUP during a burst: no stall, every drop runs once."""
+    sim.options.latency_ms = 20
+    config = write_config(
+        tmp_path / "c.yaml",
+        hub_url=sim.url,
+        watch=dirs["watch"],
+        state_dir=dirs["state"],
+        hub={"max_concurrency": 2},
+    )
+    daemon = start(config, token)
+    names = [f"m-{i:02d}" for i in range(60)]
+    for name in names:
+        make_drop(dirs["watch"], name)
+    wait_until(lambda: len(sim.runs) >= 5, timeout=30, what="some runs")
+    write_config(
+        config,
+        hub_url=sim.url,
+        watch=dirs["watch"],
+        state_dir=dirs["state"],
+        hub={"max_concurrency": 3},
+    )
+    daemon.signal(signal.SIGHUP)
+    wait_runs(sim, {input_dir(n) for n in names}, timeout=60)
+    assert daemon.stop() == 0
+    assert_exactly_once(sim, names)
+
+
+def test_removed_rule_with_pending_drops_does_not_crash_on_restart(sim, dirs, tmp_path, token):
+    """A rule removed while its drops wait: the daemon starts, marks them failed, says why."""
+    sim.options.fail_rate = 1.0
+    other = tmp_path / "other"
+    other.mkdir()
+    second = {
+        "name": "second",
+        "watch": str(other),
+        "remote_dir": "acme/Other/fs/Instabase Drive/in",
+        "deployment_id": "dep-2",
+        "settle_seconds": 0.3,
+    }
+    config = write_config(
+        tmp_path / "c.yaml",
+        hub_url=sim.url,
+        watch=dirs["watch"],
+        state_dir=dirs["state"],
+        extra_rules=[second],
+    )
+    daemon = start(config, token)
+    make_drop(other, "orphan")
+    daemon.wait_for("submit.retry", drop="orphan")
+    assert daemon.stop() == 0
+    write_config(config, hub_url=sim.url, watch=dirs["watch"], state_dir=dirs["state"])
+    sim.options.fail_rate = 0.0
+    daemon = start(config, token)
+    daemon.wait_for("rule.missing", rule="second")
+    daemon.wait_for("submit.gave_up", drop="orphan", timeout=30)
+    make_drop(dirs["watch"], "fine")
+    wait_runs(sim, {input_dir("fine")})
+    assert daemon.stop() == 0
+    assert ledger_states(config)["orphan"] == "failed"
+    assert sim.runs and all(r["deployment_id"] != "dep-2" for r in sim.runs)
+
+
+def test_reload_with_unusable_ca_bundle_keeps_the_old_config(sim, dirs, tmp_path, token):
+    """A reload whose hub client cannot be built is rejected as a whole; the daemon runs on."""
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=dirs["watch"], state_dir=dirs["state"]
+    )
+    daemon = start(config, token)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("this is not a certificate\n")
+    write_config(
+        config,
+        hub_url=sim.url,
+        watch=dirs["watch"],
+        state_dir=dirs["state"],
+        hub={"ca_bundle": str(bundle)},
+    )
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("config.reload_failed")
+    make_drop(dirs["watch"], "after")
+    wait_runs(sim, {input_dir("after")})
+    assert daemon.stop() == 0
+    assert not daemon.find("daemon.crashed")
