@@ -156,7 +156,14 @@ _V2: Final = (
     "CREATE INDEX drops_run_id ON drops (run_id)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+_V3: Final = (
+    # due() orders by this expression: without an index it sorts every ready row per call
+    # (3.7 ms at 10,000 ready rows, once per freed submission slot).
+    """CREATE INDEX drops_due_order ON drops
+        (state, archived, coalesce(next_attempt_at, created_at), created_at)""",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _COLUMNS: Final = (

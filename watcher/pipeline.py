@@ -60,6 +60,8 @@ TAG_PREFIX = "aihub-watcher:drop="
 
 # AI Hub run statuses after which the run no longer reads the drop's files.
 RUN_TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
+# Statuses the tracker acts on (STOPPED_AT_CHECKPOINT: needs_review, still tracked).
+RUN_MOVED_ON = RUN_TERMINAL | {"STOPPED_AT_CHECKPOINT"}
 
 # How far back (seconds) to list runs when looking for one we may have created: covers clock
 # skew between this host and AI Hub.
@@ -137,6 +139,7 @@ class Pipeline:
         self._inflight: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._pending_submitted: list[SubmittedRun] = []
+        self._pending_ready: list[ReadyDrop] = []
         self._known: set[tuple[str, str]] = set()
         self._root_dev: dict[str, int] = {}
         self._missing_rounds: dict[str, int] = {}
@@ -148,6 +151,8 @@ class Pipeline:
         self._not_before = 0.0
         self._failures_in_row = 0
         self._last_polled: dict[str, float] = {}
+        # Set by each submission; the tracker looks at new runs within track_min_s.
+        self._new_runs = False
         self._track_min_s = track_min_s
         self._track_max_s = track_max_s
         self._probe_s = probe_s
@@ -244,10 +249,28 @@ class Pipeline:
     # --- intake -----------------------------------------------------------------------------
 
     async def on_ready(self, ready: ReadyDrop) -> None:
-        """A complete drop from the detector: record it once; the submit loop takes it from here."""
-        rule = self._rules.get(ready.rule)
-        if rule is None:
+        """A complete drop from the detector: record it once; the submit loop takes it from here.
+
+        Drops that become ready in the same loop turn are recorded in one transaction.
+        """
+        if ready.rule not in self._rules:
             return
+        if not self._pending_ready:
+            asyncio.get_running_loop().call_soon(self.flush_ready)
+        self._pending_ready.append(ready)
+        self._known.add((ready.rule, ready.drop))
+
+    def flush_ready(self) -> None:
+        pending, self._pending_ready = self._pending_ready, []
+        if not pending:
+            return
+        with self._ledger.batch():
+            for ready in pending:
+                self._record_ready(ready)
+        self._wake.set()
+
+    def _record_ready(self, ready: ReadyDrop) -> None:
+        rule = self._rules[ready.rule]
         if rule.name not in self._root_dev:
             with contextlib.suppress(OSError):
                 self._root_dev[rule.name] = os.stat(rule.watch).st_dev
@@ -262,7 +285,6 @@ class Pipeline:
                 input_dir=input_dir_for(rule, ready.drop),
                 deployment_id=rule.deployment_id,
             )
-            self._known.add((rule.name, ready.drop))
             log.info(
                 "drop.ready",
                 **fields,
@@ -272,7 +294,6 @@ class Pipeline:
                 input_dir=drop.input_dir,
                 fingerprint=fingerprint[:16],
             )
-            self._wake.set()
             return
         if existing.fingerprint == fingerprint:
             return
@@ -283,7 +304,6 @@ class Pipeline:
         if rule.on_change == "resubmit" and existing.state in TERMINAL:
             drop = self._ledger.resubmit(existing.id, fingerprint)
             log.info("drop.resubmit", **fields, drop_id=drop.id, previous_drop_id=existing.id)
-            self._wake.set()
             return
         if (existing.id, fingerprint) not in self._change_warned:
             self._change_warned.add((existing.id, fingerprint))
@@ -315,8 +335,22 @@ class Pipeline:
             if hold > 0:
                 await self._sleep_or_wake(hold)
                 continue
+            # Take every free slot (waiting for at least one), then as many due drops as slots,
+            # and record all their intents in one transaction: one fsync for the batch.
+            sem = self._sem
+            await sem.acquire()
+            taken = 1
+            while taken < 256 and not sem.locked():
+                await sem.acquire()
+                taken += 1
+            if self._stopping_now() or self.paused:
+                for _ in range(taken):
+                    sem.release()
+                continue
             now = time.time()
-            due = self._ledger.due(now, limit=256)
+            due = self._ledger.due(now, limit=taken)
+            for _ in range(taken - len(due)):
+                sem.release()
             if not due:
                 # Poll the ledger now and then: `aihub-watcher retry` re-arms drops from outside.
                 next_at = self._ledger.next_due_at()
@@ -324,18 +358,6 @@ class Pipeline:
                 if self._needs_reconcile:
                     timeout = min(timeout, 1.0)
                 await self._sleep_or_wake(max(0.0, timeout))
-                continue
-            # Take as many drops as there are free slots (at least one), and record all their
-            # intents in one transaction: one fsync for the batch, not one per drop.
-            sem = self._sem
-            await sem.acquire()
-            taken = 1
-            while taken < len(due) and not sem.locked():
-                await sem.acquire()
-                taken += 1
-            if self._stopping_now() or self.paused:
-                for _ in range(taken):
-                    sem.release()
                 continue
             now = time.time()
             started: list[tuple[Drop, Rule]] = []
@@ -438,7 +460,7 @@ class Pipeline:
             response=run.log_fields(),
         )
         self._remove_marker(rule, drop.drop)
-        self._track_wake.set()
+        self._new_runs = True
 
     def _queue_submitted(self, result: SubmittedRun) -> None:
         # Results are written in one transaction per loop turn. If the process dies before the
@@ -693,14 +715,22 @@ class Pipeline:
     # --- run tracking -----------------------------------------------------------------------
 
     async def _track_loop(self) -> None:
+        """Poll submitted runs: every track_min_s while runs are new or changing, backing off
+        to track_max_s while nothing changes. One pass per interval, however many submits."""
         interval = self._track_min_s
         while not self._stopping:
             self._track_wake.clear()
-            try:
-                await asyncio.wait_for(self._track_wake.wait(), interval)
-                interval = self._track_min_s  # new runs: look at them soon
-            except TimeoutError:
-                pass
+            deadline = time.monotonic() + interval
+            while time.monotonic() < deadline and not self._new_runs:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._track_wake.wait(), min(self._track_min_s, deadline - time.monotonic())
+                    )
+                if self._track_wake.is_set() or self._stopping_now():
+                    break
+            if self._new_runs:
+                self._new_runs = False
+                interval = self._track_min_s
             if self._stopping_now():
                 return
             await self._unpaused.wait()
@@ -732,11 +762,16 @@ class Pipeline:
         for deployment_id, group in recent.items():
             if len(group) >= 3 and deployment_id:
                 since = int(min(d.submitted_at or d.created_at for d in group))
+                # Only runs that moved on: a RUNNING run needs no action, so a burst of
+                # thousands of running runs costs one short listing, not pages of them.
                 try:
                     listed = await self._call(
                         lambda dep=deployment_id, s=since - RECONCILE_SKEW_S: list(
                             self._client.iter_runs(
-                                deployment_id=dep, from_timestamp=s, order="ASCENDING"
+                                deployment_id=dep,
+                                from_timestamp=s,
+                                status=sorted(RUN_MOVED_ON),
+                                order="ASCENDING",
                             )
                         )
                     )
@@ -744,7 +779,8 @@ class Pipeline:
                     log.warning("run.poll_failed", deployment_id=deployment_id, error=str(exc))
                     continue
                 runs.update((r.id, r) for r in listed)
-            singles.extend(d for d in group if d.run_id not in runs)
+            else:
+                singles.extend(group)
         fetched = await asyncio.gather(
             *(self._call(self._client.get_run, d.run_id) for d in singles if d.run_id),
             return_exceptions=True,
@@ -757,32 +793,39 @@ class Pipeline:
             elif isinstance(result, Exception):
                 log.error("run.poll_failed", error=repr(result))
         changed = False
-        for d in drops:
-            run = runs.get(d.run_id or "")
-            if run is None:
-                continue
-            self._last_polled[d.id] = now
-            expected = RUN_STATUS_STATES.get(run.status, DropState.SUBMITTED)
-            if run.status == d.run_status and d.state is expected:
-                continue
-            changed = True
-            updated = self._ledger.set_run_status(
-                d.id, run_status=run.status, response=json.dumps(run.log_fields()), now=time.time()
-            )
-            level = "info" if run.status in ("COMPLETE", "RUNNING") else "warning"
-            getattr(log, level)(
-                "run.status",
-                rule=d.rule,
-                drop=d.drop,
-                drop_id=d.id,
-                run_id=run.id,
-                status=run.status,
-                previous_status=d.run_status,
-                response=run.log_fields(),
-            )
-            if run.status in RUN_TERMINAL:
-                self._last_polled.pop(d.id, None)
-                await self._post_run(updated)
+        finished: list[Drop] = []
+        with self._ledger.batch():
+            for d in drops:
+                run = runs.get(d.run_id or "")
+                if run is None:
+                    continue
+                self._last_polled[d.id] = now
+                expected = RUN_STATUS_STATES.get(run.status, DropState.SUBMITTED)
+                if run.status == d.run_status and d.state is expected:
+                    continue
+                changed = True
+                updated = self._ledger.set_run_status(
+                    d.id, run_status=run.status, response=json.dumps(run.log_fields()), now=now
+                )
+                level = "info" if run.status in ("COMPLETE", "RUNNING") else "warning"
+                getattr(log, level)(
+                    "run.status",
+                    rule=d.rule,
+                    drop=d.drop,
+                    drop_id=d.id,
+                    run_id=run.id,
+                    status=run.status,
+                    previous_status=d.run_status,
+                    response=run.log_fields(),
+                )
+                if run.status in RUN_TERMINAL:
+                    self._last_polled.pop(d.id, None)
+                    if self._post_action(updated) == "keep":
+                        self._ledger.mark_post_action_done(d.id)
+                    else:
+                        finished.append(updated)
+        for d in finished:
+            await self._post_run(d)
         return changed
 
     # --- post-run actions -------------------------------------------------------------------
@@ -792,7 +835,7 @@ class Pipeline:
         rule = self._rules.get(drop.rule)
         if rule is None or drop.post_action_done:
             return
-        action = rule.on_complete if drop.state is DropState.COMPLETE else rule.on_failure
+        action = self._post_action(drop)
         source = rule.watch / drop.drop
         fields = {"rule": drop.rule, "drop": drop.drop, "drop_id": drop.id, "action": action}
         try:
@@ -813,6 +856,12 @@ class Pipeline:
             if self._forget is not None:
                 self._forget(drop.rule, drop.drop)
             log.info("post_action.done", **fields)
+
+    def _post_action(self, drop: Drop) -> str:
+        rule = self._rules.get(drop.rule)
+        if rule is None:
+            return "keep"
+        return rule.on_complete if drop.state is DropState.COMPLETE else rule.on_failure
 
     def _remove_marker(self, rule: Rule, drop: str) -> None:
         if not rule.ready_marker:
@@ -862,6 +911,7 @@ class Pipeline:
             _, pending = await asyncio.wait(pending, timeout=timeout_s)
         for task in pending | self._background:
             task.cancel()
+        self.flush_ready()
         self.flush_submitted()
         self._pool.shutdown(wait=False, cancel_futures=True)
         return len(pending)
