@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,10 +40,12 @@ log = structlog.get_logger("watcher.detect")
 # how often a missing one is looked for. A stat every 2 s costs nothing measurable.
 ROOT_CHECK_S = 2.0
 # After an event, wait this long for the burst to end before scanning (never longer than
-# settle_seconds in total, so a steady trickle of events cannot postpone scans for ever).
+# settle_seconds in total, so a steady trickle of events cannot postpone scans for ever). It
+# does not delay readiness: the settle window counts from the event, not from the scan.
 DEBOUNCE_S = 0.05
-# Deep scans running at once, each on a worker thread (keeps the default executor free).
-MAX_PARALLEL_SCANS = 4
+# Due drops are scanned by one drainer task per rule, up to this many per worker-thread hop:
+# a hop costs milliseconds on a busy loop, a small drop's scan well under one.
+SCAN_BATCH = 64
 # A stable but incomplete drop (empty, in progress, unreadable) is re-checked at most this far
 # apart; events poke it sooner.
 MAX_BLOCKED_RECHECK_S = 60.0
@@ -50,6 +53,8 @@ MAX_BLOCKED_RECHECK_S = 60.0
 ERROR_DELAY_S = 1.0
 
 IsKnown = Callable[[str, str], bool]
+# One drop's scan from a worker thread: (scan or None when gone, marker present), or its error.
+_ScanResult = tuple[Scan | None, bool] | Exception
 Emit = Callable[["ReadyDrop"], Awaitable[None]]
 _MISSING = object()
 
@@ -76,15 +81,26 @@ class _Reattach(Exception):
 class _Pending:
     """A drop being settled (or re-checked after an event)."""
 
-    __slots__ = ("burst_started", "name", "poked", "reason", "seen", "task", "timer", "tracker")
+    __slots__ = (
+        "burst_started",
+        "busy",
+        "last_event",
+        "name",
+        "poked",
+        "reason",
+        "seen",
+        "timer",
+        "tracker",
+    )
 
     def __init__(self, name: str, tracker: SettleTracker) -> None:
         self.name = name
         self.tracker = tracker
         self.timer: asyncio.TimerHandle | None = None
         self.burst_started: float | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.poked = False  # an event arrived while a scan was running
+        self.busy = False  # queued for a scan, or being scanned
+        self.poked = False  # an event arrived while it was queued or being scanned
+        self.last_event: float | None = None  # loop time of the last observer event for it
         self.seen = False  # a scan has found the folder at least once
         self.reason = ""
 
@@ -119,6 +135,9 @@ class _RuleWatch:
         self.missing_warned = False
         self.task: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.scan_queue: deque[_Pending] = deque()  # due drops, oldest first
+        self.scan_wake = asyncio.Event()  # set when scan_queue gains an entry
+        self.drainer: asyncio.Task[None] | None = None
         self.closed = False
         # "log once" memories, pruned as names disappear.
         self.quiet_top: set[str] = set()
@@ -161,7 +180,6 @@ class Detector:
         self._rule_tasks: set[asyncio.Task[None]] = set()  # incl. stopped rules still cleaning up
         self._loop: asyncio.AbstractEventLoop | None = None
         self._emit: Emit | None = None
-        self._scan_slots: asyncio.Semaphore | None = None
         self.startup_scan_done = asyncio.Event()
 
     # --- public API -------------------------------------------------------------------------
@@ -176,7 +194,6 @@ class Detector:
             raise RuntimeError("Detector.run() is already running")
         self._loop = asyncio.get_running_loop()
         self._emit = emit
-        self._scan_slots = asyncio.Semaphore(MAX_PARALLEL_SCANS)
         try:
             for rule in self._rules.values():
                 self._start_rule(rule, previous=None)
@@ -417,7 +434,8 @@ class Detector:
                 return
             if rw.files_mode and name not in rw.accepted:
                 return  # not one of our batches (nor there at startup): not a drop
-            self._poke(rw, name, delay=DEBOUNCE_S)
+            assert self._loop is not None
+            self._poke(rw, name, delay=DEBOUNCE_S, event_at=self._loop.time())
         elif kind == "root":
             self._arm_group(rw, debounce=True)
         elif kind == "overflow":
@@ -522,8 +540,13 @@ class Detector:
 
     # --- folder drops -----------------------------------------------------------------------
 
-    def _poke(self, rw: _RuleWatch, name: str, *, delay: float) -> None:
-        """Mark a drop dirty: scan it after `delay` (later events in a burst push it back)."""
+    def _poke(
+        self, rw: _RuleWatch, name: str, *, delay: float, event_at: float | None = None
+    ) -> None:
+        """Mark a drop dirty: scan it after `delay` (later events in a burst push it back).
+
+        `event_at`: the loop time an observer event for it arrived (settling counts from it).
+        """
         assert self._loop is not None
         if rw.closed:
             return
@@ -535,7 +558,9 @@ class Detector:
                 max_backoff_s=MAX_BLOCKED_RECHECK_S,
             )
             p = rw.pending[name] = _Pending(name, tracker)
-        if p.task is not None:
+        if event_at is not None:
+            p.last_event = event_at
+        if p.busy:
             p.poked = True
             return
         now = self._loop.time()
@@ -553,9 +578,13 @@ class Detector:
     def _fire(self, rw: _RuleWatch, p: _Pending) -> None:
         p.timer = None
         p.burst_started = None
-        if rw.closed or rw.pending.get(p.name) is not p or p.task is not None:
+        if rw.closed or rw.pending.get(p.name) is not p or p.busy:
             return
-        p.task = self._spawn(rw, self._check(rw, p))
+        p.busy = True
+        rw.scan_queue.append(p)
+        rw.scan_wake.set()
+        if rw.drainer is None or rw.drainer.done():
+            rw.drainer = self._spawn(rw, self._drain(rw))
 
     def _spawn(self, rw: _RuleWatch, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         assert self._loop is not None
@@ -564,45 +593,112 @@ class Detector:
         task.add_done_callback(rw.tasks.discard)
         return task
 
-    async def _check(self, rw: _RuleWatch, p: _Pending) -> None:
-        assert self._loop is not None and self._scan_slots is not None
+    async def _drain(self, rw: _RuleWatch) -> None:
+        """The rule's scanner: due drops, up to SCAN_BATCH per worker-thread hop, until cancelled.
+
+        Sleeps on `scan_wake` while nothing is due. Never ends on an error: a drop whose scan
+        or decision failed is logged and re-armed, the others carry on.
+        """
+        while not rw.closed:
+            if not rw.scan_queue:
+                rw.scan_wake.clear()
+                await rw.scan_wake.wait()
+                continue
+            batch: list[_Pending] = []
+            while rw.scan_queue and len(batch) < SCAN_BATCH:
+                p = rw.scan_queue.popleft()
+                if rw.pending.get(p.name) is p:
+                    batch.append(p)
+                else:
+                    p.busy = False  # forgotten while queued
+            if not batch:
+                continue
+            try:
+                await self._scan_batch(rw, batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug; keep detecting rather than die
+                log.exception("detect.error", rule=rw.rule.name, error=repr(exc))
+                for p in batch:
+                    self._scan_failed(rw, p)
+                await asyncio.sleep(ERROR_DELAY_S)
+
+    async def _scan_batch(self, rw: _RuleWatch, batch: list[_Pending]) -> None:
         rule = rw.rule
+        names = tuple(p.name for p in batch)
+        results: list[_ScanResult]
         try:
-            async with self._scan_slots:
-                scan, marked = await asyncio.to_thread(
-                    _scan_with_marker, rw.root, p.name, rule.ignore, rw.marker
-                )
+            results = await asyncio.to_thread(_scan_many, rw.root, names, rule.ignore, rw.marker)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            p.task = None
-            log.exception("detect.error", rule=rule.name, drop=p.name, error=repr(exc))
-            if rw.pending.get(p.name) is p:
-                self._arm(rw, p, self._loop.time() + max(rule.settle_seconds, ERROR_DELAY_S))
-            return
-        p.task = None
+            results = [exc] * len(batch)
+        handover: list[tuple[Scan, Path | None, str]] = []
+        for p, result in zip(batch, results, strict=True):
+            try:
+                item = self._after_scan(rw, p, result)
+            except Exception as exc:  # a bug in one drop's decision must not stop the others
+                log.exception("detect.error", rule=rule.name, drop=p.name, error=repr(exc))
+                self._scan_failed(rw, p)
+                continue
+            if item is not None:
+                handover.append(item)
+        if handover:
+            # Emitted from one task per batch: the pipeline records them in one transaction, and
+            # a slow emit never holds up the next scans.
+            self._spawn(rw, self._hand_over_many(rw, handover))
+
+    def _scan_failed(self, rw: _RuleWatch, p: _Pending) -> None:
+        """Re-check a drop whose scan or decision failed, after a pause."""
+        assert self._loop is not None
+        p.busy = False
+        p.poked = False
+        if not rw.closed and rw.pending.get(p.name) is p and p.timer is None:
+            delay = max(rw.rule.settle_seconds, ERROR_DELAY_S)
+            self._arm(rw, p, self._loop.time() + delay)
+
+    def _after_scan(
+        self, rw: _RuleWatch, p: _Pending, result: _ScanResult
+    ) -> tuple[Scan, Path | None, str] | None:
+        """Decide on one drop's scan, on the loop; returns what to hand over, if it is ready."""
+        assert self._loop is not None
+        rule = rw.rule
+        if isinstance(result, BaseException):
+            log.error(
+                "detect.error",
+                rule=rule.name,
+                drop=p.name,
+                error=repr(result),
+                exc_info=result,
+            )
+            self._scan_failed(rw, p)
+            return None
+        p.busy = False
         if rw.closed or rw.pending.get(p.name) is not p:
-            return
+            return None
+        scan, marked = result
         if scan is None:
             self._vanished(rw, p)
-            return
+            return None
         if not p.seen:
             p.seen = True
             if p.name not in rw.done:
-                log.info("drop.detected", rule=rule.name, drop=p.name)
+                log.debug("drop.detected", rule=rule.name, drop=p.name)
         self._log_scan_problems(rw, scan)
-        decision = p.tracker.observe(scan, now=self._loop.time(), marked=marked)
+        decision = p.tracker.observe(
+            scan, now=self._loop.time(), marked=marked, changed_at=p.last_event
+        )
         if p.poked:
-            # Something changed while we were scanning: look again before deciding.
+            # Something changed while it was queued or scanned: look again before deciding.
             p.poked = False
             self._poke(rw, p.name, delay=DEBOUNCE_S)
-            return
+            return None
         if decision.verdict == "blocked" and p.name in rw.done:
             # Already handed over, and now incomplete (its marker removed after submission, or
             # a file being replaced): stop watching it; the next event or marker re-checks it.
             del rw.pending[p.name]
             log.debug("drop.recheck_parked", rule=rule.name, drop=p.name, reason=decision.reason)
-            return
+            return None
         if decision.verdict != "ready":
             if decision.reason != p.reason:
                 p.reason = decision.reason
@@ -617,15 +713,21 @@ class Detector:
                 )
             assert decision.check_at is not None
             self._arm(rw, p, decision.check_at)
-            return
+            return None
         del rw.pending[p.name]
         fingerprint = scan.fingerprint()
         if rw.done.get(p.name, _MISSING) == fingerprint:
             log.debug("drop.unchanged", rule=rule.name, drop=p.name)
-            return
+            return None
         rw.done[p.name] = fingerprint
         marker = rule.watch / f"{p.name}{rw.marker}" if marked and rw.marker else None
-        await self._hand_over(rw, scan, marker=marker, reason=decision.reason)
+        return scan, marker, decision.reason
+
+    async def _hand_over_many(
+        self, rw: _RuleWatch, items: list[tuple[Scan, Path | None, str]]
+    ) -> None:
+        for scan, marker, reason in items:
+            await self._hand_over(rw, scan, marker=marker, reason=reason)
 
     async def _hand_over(
         self, rw: _RuleWatch, scan: Scan, *, marker: Path | None, reason: str
@@ -633,7 +735,7 @@ class Detector:
         assert self._emit is not None
         rule = rw.rule
         fingerprint = scan.fingerprint()
-        log.info(
+        log.debug(
             "drop.complete",
             rule=rule.name,
             drop=scan.drop,
@@ -794,6 +896,19 @@ def _scan_with_marker(
     scan = scan_drop(root, drop, extra=extra)
     marked = bool(marker) and os.path.isfile(os.path.join(root, f"{drop}{marker}"))
     return scan, marked
+
+
+def _scan_many(
+    root: str, drops: Sequence[str], extra: Sequence[str], marker: str | None
+) -> list[_ScanResult]:
+    """Scan several drops in one worker-thread hop; one drop's failure is its result alone."""
+    results: list[_ScanResult] = []
+    for drop in drops:
+        try:
+            results.append(_scan_with_marker(root, drop, extra, marker))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 def _recover_orphan(root: str, path: str, name_for: Callable[[int], str]) -> str | None:

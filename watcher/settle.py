@@ -128,6 +128,15 @@ class SettleTracker:
     is the only "done" signal, so a writer pausing longer than settle_seconds is never cut off).
     A stable but incomplete drop (empty, in-progress, unreadable, no marker yet) is `blocked`;
     its re-check interval doubles up to `max_backoff_s` (events still poke it sooner).
+
+    `changed_at` (observer mode): when the last change event for the drop arrived. An event
+    comes after the change it reports, so the content has been quiet since then and the settle
+    window counts from it rather than from the (debounced, later) scan. Still two scans must
+    agree: the one that first sees the content and a later one at or after `changed_at + settle`,
+    at least `min_gap_fraction * settle` after the first (so missing or late events can cut the
+    window at most to that). Any event after the window started restarts it, and a change that
+    no event after the previous scan explains counts from the scan itself (its event is late).
+    Without `changed_at` (polling) the window counts from the scan that first saw the content.
     """
 
     def __init__(
@@ -136,12 +145,16 @@ class SettleTracker:
         settle_seconds: float,
         marker_required: bool = False,
         max_backoff_s: float = 60.0,
+        min_gap_fraction: float = 0.5,
     ) -> None:
         self.settle_seconds = max(0.0, settle_seconds)
         self.marker_required = marker_required
         self.max_backoff_s = max(max_backoff_s, self.settle_seconds)
+        self.min_gap_seconds = self.settle_seconds * min(1.0, max(0.0, min_gap_fraction))
         self._digest: bytes | None = None
-        self._since = 0.0
+        self._since = 0.0  # start of the settle window (quiet since then, as far as we know)
+        self._first_seen = 0.0  # the scan that first saw the current content
+        self._seen_at = 0.0  # the previous scan
         self._blocked_checks = 0
 
     @property
@@ -149,24 +162,41 @@ class SettleTracker:
         """When the current content was first seen (None before the first scan)."""
         return None if self._digest is None else self._since
 
-    def observe(self, scan: Scan, *, now: float, marked: bool = False) -> Decision:
+    def observe(
+        self,
+        scan: Scan,
+        *,
+        now: float,
+        marked: bool = False,
+        changed_at: float | None = None,
+    ) -> Decision:
+        """Judge one scan taken at `now`; `changed_at`: the last change event seen for the drop."""
         digest = scan.state_digest()
         changed = digest != self._digest
+        # An event is never later than `now` in a sane clock; clamp so a bad value cannot delay.
+        event_at = now if changed_at is None else min(now, changed_at)
         if changed:
+            if self._digest is not None and event_at < self._seen_at:
+                # Changed since the previous scan, but no event since then says so: the change's
+                # event is still on its way, so only this scan bounds when it happened.
+                event_at = now
             self._digest = digest
-            self._since = now
+            self._since = event_at
+            self._first_seen = now
             self._blocked_checks = 0
+        elif changed_at is not None and event_at > self._since:
+            # An event after the window started: something was touched, quiet time restarts.
+            self._since = event_at
+        self._seen_at = now
         blocker = _blocker(scan)
         if marked and blocker is None:
             return Decision(verdict="ready", reason="marker", check_at=None)
+        # The agreeing second scan: settle after the last change, and a real gap after the first.
+        agree_at = max(self._since + self.settle_seconds, self._first_seen + self.min_gap_seconds)
         if changed:
-            return Decision(
-                verdict="settling", reason="changed", check_at=now + self.settle_seconds
-            )
-        if now - self._since < self.settle_seconds:
-            return Decision(
-                verdict="settling", reason="stable_wait", check_at=self._since + self.settle_seconds
-            )
+            return Decision(verdict="settling", reason="changed", check_at=agree_at)
+        if now < agree_at:
+            return Decision(verdict="settling", reason="stable_wait", check_at=agree_at)
         if blocker is None and self.marker_required:
             blocker = "no_marker"
         if blocker is not None:
