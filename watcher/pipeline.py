@@ -151,6 +151,9 @@ class Pipeline:
         self._not_before = 0.0
         self._failures_in_row = 0
         self._last_polled: dict[str, float] = {}
+        # Drops whose run is being tracked (submitted / needs_review), kept in memory so a
+        # tracker pass costs nothing per untouched run: the ledger is written on changes only.
+        self._tracked: dict[str, Drop] = {}
         # Set by each submission; the tracker looks at new runs within track_min_s.
         self._new_runs = False
         self._track_min_s = track_min_s
@@ -233,6 +236,9 @@ class Pipeline:
                 rule=rule_name,
                 hint="drops of this rule are in the ledger but the rule is not in the config",
             )
+        self._tracked = {
+            d.id: d for d in self._ledger.in_state(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
+        }
         left = self._ledger.in_state(DropState.SUBMITTING)
         if left:
             log.info("reconcile.startup", drops=len(left))
@@ -472,7 +478,8 @@ class Pipeline:
     def flush_submitted(self) -> None:
         if self._pending_submitted:
             pending, self._pending_submitted = self._pending_submitted, []
-            self._ledger.mark_submitted_many(pending, now=time.time())
+            for d in self._ledger.mark_submitted_many(pending, now=time.time()):
+                self._tracked[d.id] = d
 
     def _hold_all(self, delay_s: float) -> None:
         self._not_before = max(self._not_before, time.monotonic() + delay_s)
@@ -639,13 +646,14 @@ class Pipeline:
                     found = candidate
             rule = self._rules.get(d.rule)
             if found is not None:
-                self._ledger.mark_submitted(
+                adopted = self._ledger.mark_submitted(
                     d.id,
                     run_id=found.id,
                     run_status=found.status,
                     response=json.dumps(found.log_fields()),
                     now=now,
                 )
+                self._tracked[adopted.id] = adopted
                 self.submitted_total += 1
                 log.info(
                     "run.adopted",
@@ -735,7 +743,7 @@ class Pipeline:
                 return
             await self._unpaused.wait()
             self.flush_submitted()
-            drops = self._ledger.in_state(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
+            drops = list(self._tracked.values())
             if not drops:
                 interval = self._track_max_s
                 continue
@@ -807,6 +815,10 @@ class Pipeline:
                 updated = self._ledger.set_run_status(
                     d.id, run_status=run.status, response=json.dumps(run.log_fields()), now=now
                 )
+                if updated.state in (DropState.SUBMITTED, DropState.NEEDS_REVIEW):
+                    self._tracked[updated.id] = updated
+                else:
+                    self._tracked.pop(updated.id, None)
                 level = "info" if run.status in ("COMPLETE", "RUNNING") else "warning"
                 getattr(log, level)(
                     "run.status",
