@@ -559,37 +559,39 @@ def render_profile(res: dict[str, Any]) -> list[str]:
 # (BENCH_WATCHER_SRC, see bench/README.md) on 2026-11-28. Static text: re-check it when the
 # code changes (the profile section above is always measured in the same run).
 LIMITS_BURST = """\
-Measured on commit 1b2f202 plus the working tree of 2026-11-28 12:40 (batched `record_ready`
-already in), by patching copies of watcher/ one change at a time (1,000 burst, runs/s):
+The first run of this benchmark (commit 1b2f202) measured 189-280 runs/s on the 1,000 burst.
+py-spy showed the loop thread busy with work that grew with the burst, and these were fixed
+(commits 54dedc0, 4aff61a, and the in-memory tracked set after them):
 
-1. `Pipeline._submit_one` sets `_track_wake` after every submission and `_track_loop` then
-   polls at once; every pass runs `Ledger.in_state(SUBMITTED)` (6.5 ms per 1,000 rows) and
-   pages through all runs since the oldest submitted drop (`HubClient.iter_runs`), which also
-   costs the simulator (16 CPU s in the 10,000 burst). O(n^2) over a burst. Not waking the
-   tracker per submission: ~255 -> ~460 runs/s, daemon CPU 4.5 -> 2.9 ms per drop.
-2. `Detector._check`: one `asyncio.to_thread` per scan under `MAX_PARALLEL_SCANS = 4`; on a busy
-   loop a 2-file scan takes ~4 ms round trip, so drops waited up to 1.6 s for a scan slot.
-   Scanning due drops in batches (one thread hop for up to 64): ~470 runs/s.
-3. `Ledger.due()` sorts every `ready` row per call (no index serves `ORDER BY
-   coalesce(next_attempt_at, created_at)`): 3.7 ms per call at 10,000 ready rows, once per
-   freed slot; an expression index `(state, archived, coalesce(next_attempt_at, created_at),
-   created_at)` makes it 0.1 ms, and `limit=256` converts 256 rows to use 1-16: ~560 runs/s.
-4. With 1-3 (and the latency change below): 1,000 burst ~525 runs/s, 10,000 burst 168 -> 515
-   runs/s, daemon CPU ~2.1 ms per drop. Detector info lines at debug and an httpx transport
-   over `http.client` (0.33 instead of 0.59 ms of client CPU per POST): ~590 runs/s.
-   What is left is spread thin over one GIL: httpx per POST, 2-4 JSON log lines per drop
-   (30-50 us each), the ledger (begin_submit and mark_submitted ~50 us each), thread hops,
-   and watchdog's event thread; the loop itself was ~50% idle. The simulator needs ~0.3 ms
-   of CPU per run on the same 2 cores."""
+1. The tracker was woken by every submission and each pass read every submitted drop from the
+   ledger and paged through all runs since the oldest one: O(n^2) over a burst. It now polls
+   once per interval, keeps the tracked drops in memory, and lists only runs that moved on.
+2. The detector made one thread hop per scan, four at a time; it now scans up to 64 drops
+   per hop.
+3. `Ledger.due()` sorted every ready row per call; an expression index serves it now, and
+   it asks for as many drops as there are free slots.
+4. Intake and tracking write one transaction per loop turn instead of one per drop.
+
+What is left is spread thin over one GIL on 2 cores shared with the simulator. On the loop
+thread (profile above): ledger writes (`mark_submitted_many` still reads, updates and re-reads
+each row: ~20%; commit with fsync, `synchronous=FULL`, kept on purpose so the ledger survives
+power loss and not only kill -9: ~17% self), structured log lines through stdlib logging
+(~13%), and `due()`. On the worker threads: httpx's own CPU per POST (0.6-1 ms of client CPU
+per request in the HTTP table) and the thread-pool hand-off. Next steps, not taken in this
+round: one `executemany` UPDATE for a batch of submitted runs, structlog's native logger
+instead of the stdlib bridge for our own events, and an httpx transport over `http.client`
+(measured by patching a copy: 0.33 instead of 0.59 ms of client CPU per POST, about +15%;
+it needs TLS, proxy and error-mapping work before it could ship)."""
 
 LIMITS_LATENCY = """\
-A moved-in drop is first scanned `DEBOUNCE_S` (50 ms) after its event, and `SettleTracker`
-counts `settle_seconds` from that first scan, so every drop waits settle + 50 ms + scan time
-(p50 ~57 ms over settle); tracker passes on the loop add the tail. Counting the settle window
-from the last event seen for the drop (`SettleTracker.observe(..., changed_at=last_event)`,
-re-armed at last_event + settle; polling keeps `now`), with the burst changes above:
-p50 5 ms / p99 7 ms moved in, p99 9 ms for scanner-written drops, still zero runs on
-incomplete drops."""
+A moved-in drop was first scanned `DEBOUNCE_S` (50 ms) after its event and `SettleTracker`
+counted `settle_seconds` from that first scan (p50 ~57 ms over settle). Settle now counts from
+the last event seen for the drop (two agreeing scans still required, at least settle/2
+apart). p99 varies between runs on this machine: 8, 8 and 14 ms in latency-only runs,
+59 ms in one full run. The tail is a pause of the whole loop, not detection (detection alone:
+p99 7 ms in `bench/detect_bench.py`); the likely causes, not yet confirmed, are an SQLite WAL
+checkpoint inside a commit on the loop thread or a garbage-collection pass. Not yet done:
+checkpointing from a worker thread."""
 
 
 def render_limits(res: dict[str, Any]) -> list[str]:
