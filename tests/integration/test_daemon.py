@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,19 +21,6 @@ from tests.daemon_helpers import (
     wait_runs,
     write_config,
 )
-
-
-@pytest.fixture
-def token() -> str:
-    return "tok-" + secrets.token_hex(16)
-
-
-@pytest.fixture
-def sim(token: str):
-    from watcher.hubsim import SimOptions, serve_in_thread
-
-    with serve_in_thread(SimOptions(token=token, seed=7)) as s:
-        yield s
 
 
 @pytest.fixture

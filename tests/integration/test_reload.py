@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 import signal
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.daemon_helpers import (
@@ -18,19 +16,6 @@ from tests.daemon_helpers import (
     wait_runs,
     write_config,
 )
-
-
-@pytest.fixture
-def token() -> str:
-    return "tok-" + secrets.token_hex(16)
-
-
-@pytest.fixture
-def sim(token: str):
-    from watcher.hubsim import SimOptions, serve_in_thread
-
-    with serve_in_thread(SimOptions(token=token, seed=3)) as s:
-        yield s
 
 
 def test_editor_style_rename_adds_a_rule_and_it_runs(sim, tmp_path: Path, token: str):
