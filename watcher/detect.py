@@ -471,12 +471,15 @@ class Detector:
         rw.unreadable.intersection_update(dirs)
 
         if rw.files_mode:
+            recovered: list[str] = []
             if attach:
-                await self._recover_orphans(rw, listing)
+                recovered = await self._recover_orphans(rw, listing)
                 # Folders already here at startup are drops too: a crash between moving a batch
                 # and submitting it must not lose it (the ledger knows which were submitted).
                 rw.accepted.update(dirs)
-            candidates = [n for n in dirs if n in rw.accepted]
+            # Recovered batches were renamed after the listing was taken, and possibly before
+            # the observer watched the root: take them from here, not from an event.
+            candidates = [n for n in dirs if n in rw.accepted] + recovered
             quiet = [n for n in dirs if n not in rw.accepted]
             self._log_once(rw, quiet, "watch.folder_ignored", "files mode: only batches are drops")
         else:
@@ -857,9 +860,10 @@ class Detector:
             missing=len(batch.missing),
         )
 
-    async def _recover_orphans(self, rw: _RuleWatch, listing: RootListing) -> None:
-        """Batch temp folders left by a crash mid-move: finish them as batches."""
+    async def _recover_orphans(self, rw: _RuleWatch, listing: RootListing) -> list[str]:
+        """Batch temp folders left by a crash mid-move: finish them as batches (their names)."""
         rule = rw.rule
+        recovered: list[str] = []
         for orphan in listing.orphans:
             rw.seq += 1
             name_for = functools.partial(_batch_name, rule, rw.seq, datetime.now().astimezone())
@@ -872,6 +876,8 @@ class Detector:
             if name is not None:
                 log.info("batch.recovered", rule=rule.name, drop=name, temp=orphan)
                 rw.accepted.add(name)
+                recovered.append(name)
+        return recovered
 
 
 # --- helpers run on worker threads -----------------------------------------------------------
