@@ -90,7 +90,7 @@ def async_client(url: str, n: int, concurrency: int) -> Counter[int]:
 
 
 def hub_client_threads(url: str, n: int, workers: int) -> Counter[int]:
-    from watcher.hub import HubClient
+    from watcher.hub.client import HubClient
 
     with HubClient(base_url=url, token=L.TOKEN, context=L.CONTEXT, max_connections=workers) as hc:
 

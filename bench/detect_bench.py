@@ -58,7 +58,8 @@ def quiet_logging() -> None:
 
 def bench_overhead(n_drops: int, settle: float, files_per_drop: int) -> dict[str, float]:
     from watcher.config import Rule
-    from watcher.detect import Detector, ReadyDrop
+    from watcher.detect import Detector
+    from watcher.model import ReadyDrop
 
     quiet_logging()
     base = Path(tempfile.mkdtemp(prefix="detect-bench-overhead-"))
@@ -123,7 +124,8 @@ def child_main(args: argparse.Namespace) -> int:
     if args.mode.startswith("watchdog-"):
         return child_watchdog(args, tree, started)
     from watcher.config import Rule
-    from watcher.detect import Detector, ReadyDrop
+    from watcher.detect import Detector
+    from watcher.model import ReadyDrop
 
     quiet_logging()
     rule = Rule(

@@ -22,7 +22,7 @@ import structlog
 from watcher.config import Config, HubConfig, diff_configs, load_config
 from watcher.detect import Detector
 from watcher.errors import ConfigError, LedgerError, TokenError
-from watcher.hub import HubClient
+from watcher.hub.client import HubClient
 from watcher.ledger import Ledger
 from watcher.logs import LogFormat, configure_logging, register_secret
 from watcher.pipeline import Pipeline, counts_text

@@ -13,7 +13,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import structlog
 
 from watcher.config import Rule
 from watcher.fswatch import OBSERVERS, Bridge, FsWatch, HintKind, PollingWatch, is_watch_limit
+from watcher.model import ReadyDrop, Scan
 from watcher.rules import render_template
 from watcher.scan import (
     Batch,
@@ -32,7 +32,7 @@ from watcher.scan import (
     root_identity,
     scan_drop,
 )
-from watcher.settle import GroupTracker, Scan, SettleTracker, is_in_progress
+from watcher.settle import GroupTracker, SettleTracker, is_in_progress
 
 log = structlog.get_logger("watcher.detect")
 
@@ -55,19 +55,8 @@ ERROR_DELAY_S = 1.0
 IsKnown = Callable[[str, str], bool]
 # One drop's scan from a worker thread: (scan or None when gone, marker present), or its error.
 _ScanResult = tuple[Scan | None, bool] | Exception
-Emit = Callable[["ReadyDrop"], Awaitable[None]]
+Emit = Callable[[ReadyDrop], Awaitable[None]]
 _MISSING = object()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReadyDrop:
-    """A complete drop: what the pipeline records and submits."""
-
-    rule: str
-    drop: str  # POSIX path relative to watch
-    scan: Scan
-    marker: Path | None  # the ready marker to remove after submission (folder mode)
-    detected_at: float  # time.time() when it was found complete
 
 
 class _RootGone(Exception):

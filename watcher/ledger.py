@@ -5,59 +5,23 @@ The only sqlite3 user. Imports nothing from `watcher` except `errors`.
 
 from __future__ import annotations
 
-import enum
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote
 
 from watcher.errors import LedgerError
+from watcher.model import RUN_STATUS_STATES, TERMINAL, Drop, DropState, SubmittedRun
 
 LEDGER_FILENAME: Final = "ledger.sqlite3"
 BUSY_TIMEOUT_MS: Final = 5000
 
-
-class DropState(enum.StrEnum):
-    """Where a drop is in its life. `failed` = retries exhausted; a run that ended FAILED is
-    `run_failed`."""
-
-    DETECTED = "detected"
-    READY = "ready"
-    SUBMITTING = "submitting"
-    SUBMITTED = "submitted"
-    COMPLETE = "complete"
-    RUN_FAILED = "run_failed"
-    CANCELLED = "cancelled"
-    NEEDS_REVIEW = "needs_review"
-    REJECTED = "rejected"
-    FAILED = "failed"
-
-
-TERMINAL: Final = frozenset(
-    {
-        DropState.COMPLETE,
-        DropState.RUN_FAILED,
-        DropState.CANCELLED,
-        DropState.NEEDS_REVIEW,
-        DropState.REJECTED,
-        DropState.FAILED,
-    }
-)
-
-# AI Hub run status -> drop state; any other status (RUNNING, PAUSED, ...) keeps `submitted`.
-RUN_STATUS_STATES: Final[Mapping[str, DropState]] = {
-    "COMPLETE": DropState.COMPLETE,
-    "FAILED": DropState.RUN_FAILED,
-    "CANCELLED": DropState.CANCELLED,
-    "STOPPED_AT_CHECKPOINT": DropState.NEEDS_REVIEW,
-}
 
 # Allowed source states per transition. Anything else is a bug in the caller (RuntimeError).
 _FROM_BEGIN: Final = frozenset({DropState.READY})
@@ -72,47 +36,6 @@ _FROM_REARM: Final = frozenset({DropState.FAILED, DropState.REJECTED})
 _FROM_ARCHIVE: Final = frozenset({DropState.DETECTED, DropState.READY}) | TERMINAL
 # States in which the drop's content has been handed to AI Hub (the detector may skip it).
 _SUBMITTED_STATES: Final = frozenset({DropState.SUBMITTING, DropState.SUBMITTED}) | TERMINAL
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Drop:
-    """One ledger row, as read inside the transaction that last touched it."""
-
-    id: str
-    rule: str
-    drop: str
-    fingerprint: str
-    state: DropState
-    attempts: int
-    next_attempt_at: float | None
-    attempt_id: str | None
-    intent_at: float | None
-    run_id: str | None
-    run_status: str | None
-    last_error: str | None
-    last_response: str | None
-    input_dir: str | None
-    deployment_id: str | None
-    created_at: float
-    updated_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    post_action_done: bool
-    archived: bool = False
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubmittedRun:
-    """One result for `Ledger.mark_submitted_many`."""
-
-    drop_id: str
-    run_id: str
-    run_status: str
-    response: str
 
 
 # --- schema ------------------------------------------------------------------------------

@@ -24,15 +24,17 @@ from typing import Any, TypeVar
 import structlog
 
 from watcher.config import Config, Rule
-from watcher.detect import ReadyDrop
-from watcher.errors import (
-    GiveUp,
+from watcher.hub.client import HubClient, Run
+from watcher.hub.errors import (
     HubAuthError,
     HubError,
     HubRateLimitedError,
     HubServerError,
     HubStatusError,
     HubTransportError,
+)
+from watcher.hub.policy import (
+    GiveUp,
     PauseHub,
     Reconcile,
     Reject,
@@ -40,13 +42,15 @@ from watcher.errors import (
     backoff_delay_s,
     next_step,
 )
-from watcher.hub import HubClient, Run
-from watcher.ledger import (
+from watcher.ledger import Ledger
+from watcher.model import (
+    RUN_MOVED_ON,
     RUN_STATUS_STATES,
+    RUN_TERMINAL,
     TERMINAL,
     Drop,
     DropState,
-    Ledger,
+    ReadyDrop,
     SubmittedRun,
 )
 from watcher.rules import input_dir_for, output_dir_for
@@ -57,11 +61,6 @@ T = TypeVar("T")
 
 # Every run we create carries this tag, so a run whose response was lost can be found again.
 TAG_PREFIX = "aihub-watcher:drop="
-
-# AI Hub run statuses after which the run no longer reads the drop's files.
-RUN_TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
-# Statuses the tracker acts on (STOPPED_AT_CHECKPOINT: needs_review, still tracked).
-RUN_MOVED_ON = RUN_TERMINAL | {"STOPPED_AT_CHECKPOINT"}
 
 # How far back (seconds) to list runs when looking for one we may have created: covers clock
 # skew between this host and AI Hub.

@@ -12,7 +12,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from watcher.settle import FileEntry, LooseFile, Scan, is_hidden, is_in_progress
+from watcher.model import FileEntry, Scan
+from watcher.settle import LooseFile, is_hidden, is_in_progress
 
 # Files-mode batches are assembled under this hidden name, then renamed into place, so no scan
 # ever sees a half-filled batch. One left over by a crash is recovered at the next attach.

@@ -1,68 +1,18 @@
 """When is a drop complete: scans, fingerprints, in-progress names and the settle rules.
 
-Pure: no I/O, no clock (callers pass `now`), no logging. Imports nothing from `watcher`.
+Pure: no I/O, no clock (callers pass `now`), no logging. Imports only `watcher.model`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileEntry:
-    """One regular file of a drop, as seen by a scan."""
-
-    rel: str  # POSIX path relative to the drop folder
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Scan:
-    """What one walk of a drop folder saw. Two identical scans `settle_seconds` apart = complete."""
-
-    drop: str  # POSIX path relative to watch
-    files: tuple[FileEntry, ...]  # sorted by rel; hidden and in-progress files excluded
-    in_progress: tuple[str, ...]  # rel paths matching an in-progress pattern
-    errors: tuple[str, ...] = ()  # e.g. "sub/dir: permission denied"
-    skipped: tuple[str, ...] = ()  # symlinks and special files, never followed
-
-    def fingerprint(self) -> str:
-        """sha256 (hex) over each file's (rel, size, mtime_ns): the drop's ledger identity."""
-        h = hashlib.sha256()
-        for f in self.files:
-            _feed_entry(h, f)
-        return h.hexdigest()
-
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
-    def state_digest(self) -> bytes:
-        """A digest of everything settle compares (files, in-progress names, errors).
-
-        Trackers keep this instead of the scan, so settling 100,000 files costs 32 bytes per drop.
-        """
-        h = hashlib.sha256()
-        for f in self.files:
-            _feed_entry(h, f)
-        for section in (self.in_progress, self.errors):
-            h.update(b"\x01")
-            for rel in section:
-                h.update(os.fsencode(rel) + b"\0")
-        return h.digest()
-
-
-def _feed_entry(h: hashlib._Hash, f: FileEntry) -> None:
-    # NUL cannot occur in a file name, so names with newlines or odd bytes cannot collide.
-    h.update(os.fsencode(f.rel) + b"\0" + f"{f.size}\0{f.mtime_ns}\0".encode())
-
+from watcher.model import Scan
 
 # --- in-progress names ---------------------------------------------------------------------
 

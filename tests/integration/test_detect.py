@@ -23,7 +23,8 @@ from structlog.testing import capture_logs
 from tests.conftest import wait_until
 from watcher import detect, fswatch
 from watcher.config import Rule
-from watcher.detect import Detector, ReadyDrop
+from watcher.detect import Detector
+from watcher.model import ReadyDrop
 
 SETTLE = 0.3
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

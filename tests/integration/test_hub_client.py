@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from watcher.errors import (
+from watcher.hub.client import HubClient
+from watcher.hub.errors import (
     HubAmbiguousError,
     HubAuthError,
     HubError,
@@ -18,10 +19,8 @@ from watcher.errors import (
     HubRejectedError,
     HubServerError,
     HubTransportError,
-    Retry,
-    next_step,
 )
-from watcher.hub import HubClient
+from watcher.hub.policy import Retry, next_step
 
 INPUT = "acme/ws/fs/Instabase Drive/in/drop #1"
 

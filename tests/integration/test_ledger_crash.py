@@ -11,14 +11,16 @@ import sys
 from pathlib import Path
 
 from tests.conftest import wait_until
-from watcher.ledger import DropState, Ledger
+from watcher.ledger import Ledger
+from watcher.model import DropState
 
 # Writes transitions as fast as it can. After each method (or batch) returns, it prints
 # "<drop id> <state>" and flushes: a printed line means "this was committed".
 WRITER = r"""
 import sys, time
 from pathlib import Path
-from watcher.ledger import Ledger, SubmittedRun
+from watcher.ledger import Ledger
+from watcher.model import SubmittedRun
 
 ledger = Ledger(Path(sys.argv[1]))
 tag = sys.argv[2]

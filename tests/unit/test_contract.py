@@ -15,7 +15,7 @@ import yaml
 from openapi_schema_validator import OAS30Validator
 
 from tests.conftest import OPENAPI_PATH
-from watcher.hub import HubClient, Run, build_run_request
+from watcher.hub.client import HubClient, Run, build_run_request
 
 RUN_DEPLOYMENT = "/v2/apps/deployments/{deployment-id}/runs"
 

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from watcher import __version__
-from watcher.errors import (
-    GiveUp,
+from watcher.errors import TokenError
+from watcher.hub.client import FileMetadata, HubClient, Run, encode_path, parse_retry_after
+from watcher.hub.errors import (
     HubAmbiguousError,
     HubAuthError,
     HubError,
@@ -30,14 +31,8 @@ from watcher.errors import (
     HubServerError,
     HubStatusError,
     HubTransportError,
-    PauseHub,
-    Reconcile,
-    Reject,
-    Retry,
-    TokenError,
-    next_step,
 )
-from watcher.hub import FileMetadata, HubClient, Run, encode_path, parse_retry_after
+from watcher.hub.policy import GiveUp, PauseHub, Reconcile, Reject, Retry, next_step
 
 TOKEN = "tok-S3CRET-0123456789abcdef"
 BASE = "https://hub.example/api"

@@ -17,15 +17,8 @@ import pytest
 
 from tests.conftest import wait_until
 from watcher.errors import LedgerError
-from watcher.ledger import (
-    SCHEMA_VERSION,
-    TERMINAL,
-    Drop,
-    DropState,
-    Ledger,
-    SubmittedRun,
-    ledger_path,
-)
+from watcher.ledger import SCHEMA_VERSION, Ledger, ledger_path
+from watcher.model import TERMINAL, Drop, DropState, SubmittedRun
 
 NOW = 1_700_000_000.0
 

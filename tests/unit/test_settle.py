@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from watcher.model import FileEntry, Scan
 from watcher.settle import (
     IN_PROGRESS_PATTERNS,
-    FileEntry,
     GroupTracker,
     LooseFile,
-    Scan,
     SettleTracker,
     is_hidden,
     is_in_progress,

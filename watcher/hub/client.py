@@ -1,7 +1,7 @@
 """`HubClient`: the AI Hub REST client (thread-safe, pooled keep-alive connections); typed results.
 
-The only httpx user: every httpx failure becomes a `watcher.errors.Hub*` error here. Imports only
-`watcher.errors` (and the package version); never config, ledger or pipeline.
+The only httpx user: every httpx failure becomes a `watcher.hub.errors.Hub*` error here.
+Imports only the core and `watcher.hub.errors`; never config, ledger or pipeline.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from urllib.parse import quote
 import httpx
 
 from watcher import __version__
-from watcher.errors import (
+from watcher.errors import TokenError
+from watcher.hub.errors import (
     HubAmbiguousError,
     HubAuthError,
     HubError,
@@ -33,7 +34,6 @@ from watcher.errors import (
     HubResponseError,
     HubServerError,
     HubTransportError,
-    TokenError,
 )
 
 __all__ = [
@@ -261,7 +261,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 class HubClient:
     """AI Hub API client; safe to share between worker threads.
 
-    Every method raises only `watcher.errors.HubError` subclasses for hub or network failures
+    Every method raises only `watcher.hub.errors.HubError` subclasses for hub or network failures
     (never httpx exceptions). Using a closed client raises RuntimeError (a bug).
 
     Connections: `max_connections` sync httpx.Clients of one keep-alive connection each, lent to
@@ -383,7 +383,7 @@ class HubClient:
         Raises:
             HubAmbiguousError: the request may have reached the server but no answer came back.
             HubResponseError: 2xx whose body is not a run (the run may exist).
-            HubTransportError, HubStatusError subclasses: see watcher.errors.
+            HubTransportError, HubStatusError subclasses: see watcher.hub.errors.
         """
         body = build_run_request(
             input_dir=input_dir,

@@ -1,0 +1,166 @@
+"""The types that detection, the ledger and the pipeline share: scans, ready drops, drop states.
+
+Core: imports nothing from `watcher`. `detect` produces `ReadyDrop`s, the pipeline consumes them,
+and neither imports the other; this module is where they meet.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+# --- what a scan of a drop saw -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    """One regular file of a drop, as seen by a scan."""
+
+    rel: str  # POSIX path relative to the drop folder
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scan:
+    """What one walk of a drop folder saw. Two identical scans `settle_seconds` apart = complete."""
+
+    drop: str  # POSIX path relative to watch
+    files: tuple[FileEntry, ...]  # sorted by rel; hidden and in-progress files excluded
+    in_progress: tuple[str, ...]  # rel paths matching an in-progress pattern
+    errors: tuple[str, ...] = ()  # e.g. "sub/dir: permission denied"
+    skipped: tuple[str, ...] = ()  # symlinks and special files, never followed
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) over each file's (rel, size, mtime_ns): the drop's ledger identity."""
+        h = hashlib.sha256()
+        for f in self.files:
+            _feed_entry(h, f)
+        return h.hexdigest()
+
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def state_digest(self) -> bytes:
+        """A digest of everything settle compares (files, in-progress names, errors).
+
+        Trackers keep this instead of the scan, so settling 100,000 files costs 32 bytes per drop.
+        """
+        h = hashlib.sha256()
+        for f in self.files:
+            _feed_entry(h, f)
+        for section in (self.in_progress, self.errors):
+            h.update(b"\x01")
+            for rel in section:
+                h.update(os.fsencode(rel) + b"\0")
+        return h.digest()
+
+
+def _feed_entry(h: hashlib._Hash, f: FileEntry) -> None:
+    # NUL cannot occur in a file name, so names with newlines or odd bytes cannot collide.
+    h.update(os.fsencode(f.rel) + b"\0" + f"{f.size}\0{f.mtime_ns}\0".encode())
+
+
+# --- a complete drop, from the detector to the pipeline -------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadyDrop:
+    """A complete drop: what the pipeline records and submits."""
+
+    rule: str
+    drop: str  # POSIX path relative to watch
+    scan: Scan
+    marker: Path | None  # the ready marker to remove after submission (folder mode)
+    detected_at: float  # time.time() when it was found complete
+
+
+# --- drop states and AI Hub run statuses ---------------------------------------------------
+
+
+class DropState(enum.StrEnum):
+    """Where a drop is in its life. `failed` = retries exhausted; a run that ended FAILED is
+    `run_failed`."""
+
+    DETECTED = "detected"
+    READY = "ready"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    COMPLETE = "complete"
+    RUN_FAILED = "run_failed"
+    CANCELLED = "cancelled"
+    NEEDS_REVIEW = "needs_review"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+TERMINAL: Final = frozenset(
+    {
+        DropState.COMPLETE,
+        DropState.RUN_FAILED,
+        DropState.CANCELLED,
+        DropState.NEEDS_REVIEW,
+        DropState.REJECTED,
+        DropState.FAILED,
+    }
+)
+
+# AI Hub run status -> drop state; any other status (RUNNING, PAUSED, ...) keeps `submitted`.
+RUN_STATUS_STATES: Final[Mapping[str, DropState]] = {
+    "COMPLETE": DropState.COMPLETE,
+    "FAILED": DropState.RUN_FAILED,
+    "CANCELLED": DropState.CANCELLED,
+    "STOPPED_AT_CHECKPOINT": DropState.NEEDS_REVIEW,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drop:
+    """One ledger row, as read inside the transaction that last touched it."""
+
+    id: str
+    rule: str
+    drop: str
+    fingerprint: str
+    state: DropState
+    attempts: int
+    next_attempt_at: float | None
+    attempt_id: str | None
+    intent_at: float | None
+    run_id: str | None
+    run_status: str | None
+    last_error: str | None
+    last_response: str | None
+    input_dir: str | None
+    deployment_id: str | None
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    post_action_done: bool
+    archived: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmittedRun:
+    """One result for `Ledger.mark_submitted_many`."""
+
+    drop_id: str
+    run_id: str
+    run_status: str
+    response: str
+
+
+# AI Hub run statuses after which the run no longer reads the drop's files.
+RUN_TERMINAL: Final = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
+# Statuses the tracker acts on (STOPPED_AT_CHECKPOINT: needs_review, still tracked).
+RUN_MOVED_ON: Final = RUN_TERMINAL | {"STOPPED_AT_CHECKPOINT"}
