@@ -1,7 +1,7 @@
-"""Command line: argparse subcommands, printing and exit codes.
+"""Command line: argparse subcommands, printing, and the one table of exit codes.
 
 The only module that maps exceptions to stderr and exit codes. Heavy modules are imported inside
-each command so `--help`, `check` and `status` start fast.
+each command so `--help`, `check` and `status` start fast and never load the simulator.
 """
 
 from __future__ import annotations
@@ -13,13 +13,31 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from watcher import __version__
-from watcher.errors import ConfigError, LedgerError, TokenError
+from watcher.errors import ConfigError, LedgerError, StartupError, TokenError, WatcherError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
+
+# The one table of exit codes: what each failure means for the process (first match wins).
+# EXIT_INVALID: nothing will change until the operator fixes the setup (systemd's
+# RestartPreventExitStatus=2 keeps it from restarting in a loop); EXIT_FAILURE: worth a restart.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, EXIT_INVALID),
+    (TokenError, EXIT_INVALID),
+    (StartupError, EXIT_INVALID),
+    (LedgerError, EXIT_FAILURE),
+    (Exception, EXIT_FAILURE),
+)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The process exit code for a failure, from `EXIT_CODES`."""
+    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+
 
 DEFAULT_CONFIG = "/etc/aihub-watcher/config.yaml"
 
@@ -103,10 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
-        return EXIT_INVALID
-    except (TokenError, LedgerError) as exc:
+        return exit_code_for(exc)
+    except WatcherError as exc:
         print(f"aihub-watcher: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -212,17 +230,53 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from watcher.daemon import Daemon
+def _force_exit() -> None:
+    """A second SIGTERM/SIGINT while stopping: leave now, in-flight requests or not."""
+    sys.stdout.flush()
+    os._exit(EXIT_FAILURE)
 
-    return Daemon(args.config, log_format=args.log_format, log_level=args.log_level).run()
+
+def _run_daemon(start: Callable[[], Any]) -> int:
+    """Run the daemon (or the demo); its failures were already logged as structured events."""
+    try:
+        daemon = start()
+    except Exception as exc:
+        return exit_code_for(exc)
+    if daemon is not None and daemon.in_flight_left:
+        # HTTP calls still blocked in worker threads past shutdown_timeout: their drops are
+        # `submitting` in the ledger and are reconciled at the next start. Do not let the
+        # interpreter wait for their sockets to time out.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watcher.app.daemon import Daemon
+
+    daemon = Daemon(
+        args.config, log_format=args.log_format, log_level=args.log_level, force_exit=_force_exit
+    )
+
+    def start() -> Daemon:
+        daemon.run()
+        return daemon
+
+    return _run_daemon(start)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from watcher.demo import run_demo
+    from watcher.app.demo import run_demo
 
-    return run_demo(
-        once=args.once, folder=args.dir, log_format=args.log_format, log_level=args.log_level
+    return _run_daemon(
+        lambda: run_demo(
+            once=args.once,
+            folder=args.dir,
+            log_format=args.log_format,
+            log_level=args.log_level,
+            force_exit=_force_exit,
+        )
     )
 
 

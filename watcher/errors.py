@@ -53,3 +53,7 @@ class TokenError(WatcherError):
 
 class LedgerError(WatcherError):
     """The ledger database cannot be opened or is unusable."""
+
+
+class StartupError(WatcherError):
+    """The daemon cannot start with this configuration (e.g. an unusable CA bundle)."""

@@ -20,7 +20,7 @@ from watcher.hub.errors import (
     HubServerError,
     HubTransportError,
 )
-from watcher.hub.policy import Retry, next_step
+from watcher.hub.policy import HoldAll, next_step
 
 INPUT = "acme/ws/fs/Instabase Drive/in/drop #1"
 
@@ -161,7 +161,7 @@ def test_fail_rate_is_a_server_error(hub_sim, client):
 
 
 def test_rate_limit_is_rate_limited_with_retry_after(hub_sim, client):
-    """Past the rate limit -> HubRateLimitedError with Retry-After; next_step waits that long."""
+    """Past the rate limit -> HubRateLimitedError with Retry-After; next_step holds that long."""
     hub_sim.options.rate_limit = 1.0
     err: HubRateLimitedError | None = None
     for _ in range(10):
@@ -173,7 +173,7 @@ def test_rate_limit_is_rate_limited_with_retry_after(hub_sim, client):
     assert err is not None, "no 429 after 10 submissions at 1/s"
     assert err.http_status == 429
     assert err.retry_after_s is not None and 0 < err.retry_after_s <= 60
-    assert next_step(err, 1, max_attempts=5) == Retry(err.retry_after_s)
+    assert next_step(err, attempt=1, max_attempts=5) == HoldAll(err.retry_after_s)
 
 
 def test_lost_response_is_ambiguous_and_the_run_exists(hub_sim, client):

@@ -32,7 +32,7 @@ from watcher.hub.errors import (
     HubStatusError,
     HubTransportError,
 )
-from watcher.hub.policy import GiveUp, PauseHub, Reconcile, Reject, Retry, next_step
+from watcher.hub.policy import GiveUp, HoldAll, PauseHub, Reconcile, Reject, Retry, next_step
 
 TOKEN = "tok-S3CRET-0123456789abcdef"
 BASE = "https://hub.example/api"
@@ -784,21 +784,25 @@ def test_next_step_for_each_client_error():
     finally:
         client.close()
 
-    assert next_step(auth, 1, max_attempts=5) == PauseHub()
-    assert next_step(rejected, 1, max_attempts=5) == Reject("m422")
-    assert next_step(ambiguous, 1, max_attempts=5) == Reconcile()
-    assert next_step(response, 1, max_attempts=5) == Reconcile()
-    assert next_step(limited, 1, max_attempts=5) == Retry(7.0)
-    step = next_step(limited_date, 1, max_attempts=5)
-    assert isinstance(step, Retry) and 50 <= step.delay_s <= 60
-    for err in (limited_bare, server, transport):
-        step = next_step(err, 3, max_attempts=5, rng=rng)
-        assert isinstance(step, Retry) and 0.5 <= step.delay_s <= 4.0, err
-        assert isinstance(next_step(err, 5, max_attempts=5), GiveUp), err
-    assert isinstance(next_step(limited, 5, max_attempts=5), GiveUp)
-    # Auth, rejection and ambiguity are not counted against max_attempts.
-    assert next_step(auth, 9, max_attempts=5) == PauseHub()
-    assert next_step(ambiguous, 9, max_attempts=5) == Reconcile()
+    def step(err: HubError, attempt: int = 1, **kw):
+        return next_step(err, attempt=attempt, max_attempts=5, **kw)
+
+    assert step(auth) == PauseHub()
+    assert step(rejected) == Reject("m422")
+    assert step(ambiguous) == Reconcile()
+    assert step(response) == Reconcile()
+    assert step(limited) == HoldAll(7.0)
+    held = step(limited_date)
+    assert isinstance(held, HoldAll) and 50 <= held.delay_s <= 60
+    assert isinstance(step(limited_bare), HoldAll)
+    for err in (server, transport):
+        retry = step(err, 3, rng=rng)
+        assert isinstance(retry, Retry) and 0.5 <= retry.delay_s <= 4.0, err
+        assert isinstance(step(err, 5), GiveUp), err
+    # Throttling, auth, rejection and ambiguity are not counted against max_attempts.
+    assert step(limited, 9) == HoldAll(7.0)
+    assert step(auth, 9) == PauseHub()
+    assert step(ambiguous, 9) == Reconcile()
 
 
 def test_run_from_json_direct():

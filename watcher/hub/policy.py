@@ -1,12 +1,14 @@
-"""The one error policy: what to do after a call to AI Hub failed.
+"""The one error policy: what to do after a POST that starts a run failed.
 
-Pure: no I/O, no clock. Imports only `watcher.hub.errors`.
+Pure: no I/O, no clock. Imports only `watcher.hub.errors`. Nothing else in the package inspects
+HTTP statuses or error classes to decide what happens next: the submitter acts on the answer.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar, Final
 
 from watcher.hub.errors import (
     HubAmbiguousError,
@@ -17,33 +19,71 @@ from watcher.hub.errors import (
     HubResponseError,
 )
 
+# After this many failures in a row that say "the hub is unwell" (5xx, transport), across all
+# drops, the hub itself is down: back off hub-wide instead of burning each drop's attempts.
+OUTAGE_AFTER: Final = 5
+# Back-off of a 429 that did not say how long to wait: the second step of the usual curve.
+THROTTLE_FALLBACK_ATTEMPT: Final = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Retry:
+    """Retry this drop after `delay_s`; the attempt counts."""
+
     delay_s: float
+    unwell: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class HoldAll:
+    """429: the throttle is about all of us. Hold every submission for `delay_s`; this drop goes
+    back to the queue and the attempt does not count."""
+
+    delay_s: float
+    unwell: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutageBackoff:
+    """The hub is down: hold every submission for `delay_s`; the attempt does not count."""
+
+    delay_s: float
+    unwell: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
 class Reconcile:
-    """Look for the run before posting again (the last POST may have created it)."""
+    """The POST may have created the run: list runs by tag before posting again."""
+
+    unwell: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)
 class PauseHub:
-    """Stop all submissions to this hub until the token changes or a probe succeeds."""
+    """401/403: stop all submissions until the token changes or a probe succeeds; the attempt
+    does not count."""
+
+    unwell: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)
 class Reject:
+    """The request itself is wrong (other 4xx): the drop is `rejected`."""
+
     message: str
+    unwell: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
+    """Retries exhausted: the drop is `failed` (`aihub-watcher retry` re-arms it)."""
+
     reason: str
+    unwell: ClassVar[bool] = True
 
 
-Step = Retry | Reconcile | PauseHub | Reject | GiveUp
+Step = Retry | HoldAll | OutageBackoff | Reconcile | PauseHub | Reject | GiveUp
+"""`step.unwell` tells whether the failure counts toward the hub-wide failures in a row."""
 
 
 def backoff_delay_s(
@@ -61,26 +101,32 @@ def backoff_delay_s(
 
 def next_step(
     exc: HubError,
-    attempt: int,
     *,
+    attempt: int,
     max_attempts: int,
-    base_delay_s: float = 1.0,
-    max_delay_s: float = 300.0,
+    unwell_in_row: int = 0,
     rng: random.Random | None = None,
 ) -> Step:
-    """Decide what to do after `attempt` (1-based) failed with `exc`.
+    """Decide what to do after attempt `attempt` (1-based) of a POST failed with `exc`.
 
-    Nothing else in the package inspects HTTP status codes.
+    `unwell_in_row` counts the failures in a row before this one whose step was `unwell`
+    (any drop); a success resets it.
     """
     if isinstance(exc, HubAuthError):
         return PauseHub()
+    if isinstance(exc, HubRateLimitedError):
+        if exc.retry_after_s is not None:
+            return HoldAll(max(exc.retry_after_s, 0.0))
+        return HoldAll(backoff_delay_s(THROTTLE_FALLBACK_ATTEMPT, rng=rng))
     if isinstance(exc, HubRejectedError):
         return Reject(exc.message)
     if isinstance(exc, HubAmbiguousError | HubResponseError):
         # The run may exist: look before any new attempt is counted.
         return Reconcile()
+    # 5xx or never sent: the hub is unwell.
+    in_row = unwell_in_row + 1
+    if in_row >= OUTAGE_AFTER:
+        return OutageBackoff(backoff_delay_s(in_row - OUTAGE_AFTER + 1, base_s=2.0, rng=rng))
     if attempt >= max_attempts:
         return GiveUp(f"{attempt} attempts failed, last: {exc}")
-    if isinstance(exc, HubRateLimitedError) and exc.retry_after_s is not None:
-        return Retry(max(exc.retry_after_s, 0.0))
-    return Retry(backoff_delay_s(attempt, base_s=base_delay_s, cap_s=max_delay_s, rng=rng))
+    return Retry(backoff_delay_s(attempt, rng=rng))

@@ -11,9 +11,10 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from watcher.daemon import Daemon
+from watcher.app.daemon import Daemon
 from watcher.hubsim import SimOptions, serve_in_thread
 from watcher.logs import LogFormat
 
@@ -66,8 +67,12 @@ def run_demo(
     folder: Path | None = None,
     log_format: LogFormat = "auto",
     log_level: str | None = None,
-) -> int:
-    """Run the demo; return the exit code. Ctrl-C (or `--once` when done) stops both parts."""
+    force_exit: Callable[[], None] | None = None,
+) -> None:
+    """Run the demo until Ctrl-C (or, with `once`, until the samples are done).
+
+    Raises what `Daemon.run` raises.
+    """
     base = folder or Path(tempfile.mkdtemp(prefix="aihub-watcher-demo-"))
     inbox, done, state = base / "inbox", base / "done", base / "state"
     for path in (inbox, done, state, base / ".staging"):
@@ -84,19 +89,20 @@ def run_demo(
         print(f"  drop folders into {inbox} (build them elsewhere, then move them in)")
         print(f"  finished drops move to {done}; config: {config}")
         print(f"  simulator: {sim.url}")
-        daemon = Daemon(config, log_format=log_format, log_level=log_level)
+        daemon = Daemon(config, log_format=log_format, log_level=log_level, force_exit=force_exit)
         feeder = threading.Thread(
             target=_feed, args=(daemon, sim, inbox, done, once), name="demo-feeder", daemon=True
         )
         feeder.start()
-        code = daemon.run()
-        feeder.join(timeout=5)
+        try:
+            daemon.run()
+        finally:
+            feeder.join(timeout=5)
         print()
         print(f"runs created at the simulator: {len(sim.runs)}")
         for run in sim.runs:
             print(f"  {run['id']}  {run['status']:<9} {run['input_dir']}")
         print(f"demo folder kept at {base}")
-        return code
 
 
 def _feed(daemon: Daemon, sim: object, inbox: Path, done: Path, once: bool) -> None:

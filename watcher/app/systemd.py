@@ -1,0 +1,51 @@
+"""systemd integration while running: STATUS= with live counters and the WATCHDOG=1 pings.
+
+Imports sdnotify and the pipeline (for its counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from watcher.pipeline import Pipeline
+from watcher.sdnotify import Notifier
+
+STATUS_EVERY_S = 5.0
+STATUS_ORDER = (
+    "ready",
+    "submitting",
+    "submitted",
+    "complete",
+    "failed",
+    "rejected",
+    "needs_review",
+)
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    """One short line for systemd's STATUS=."""
+    parts = [f"{k} {counts.get(k, 0)}" for k in STATUS_ORDER if counts.get(k)]
+    return ", ".join(parts) or "idle"
+
+
+async def systemd_pings(notifier: Notifier, pipeline: Pipeline) -> None:
+    """STATUS= with live counters every few seconds; WATCHDOG=1 at half the configured interval."""
+    interval = notifier.watchdog_interval_s
+    period = min(interval, STATUS_EVERY_S) if interval else STATUS_EVERY_S
+    last_status = ""
+    last_status_at = 0.0
+    while True:
+        if interval:
+            notifier.watchdog()
+        now = time.monotonic()
+        if notifier.enabled and now - last_status_at >= STATUS_EVERY_S:
+            text = counts_text(pipeline.counts())
+            if pipeline.paused:
+                text = "PAUSED (auth): " + text
+            if text != last_status:
+                notifier.status(text)
+                last_status = text
+            last_status_at = now
+        await asyncio.sleep(period)

@@ -1,0 +1,141 @@
+"""`Pipeline`: wires intake, gate, submit, reconcile, track, finish and housekeeping together.
+
+The path of a drop: `Intake.on_ready` records it `ready` -> `Submitter` records the intent and
+POSTs -> `Reconciler` settles unknown outcomes -> `Tracker` polls the run -> `Finisher` applies
+on_complete / on_failure. Imports its parts, the hub adapter, the ledger and the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from watcher.config import Config
+from watcher.hub.client import HubClient
+from watcher.ledger import Ledger
+from watcher.model import ReadyDrop
+from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.finish import Finisher
+from watcher.pipeline.gate import Gate, RateLimiter
+from watcher.pipeline.housekeeping import Housekeeper
+from watcher.pipeline.intake import Intake
+from watcher.pipeline.reconcile import Reconciler
+from watcher.pipeline.state import Forget, PipelineState
+from watcher.pipeline.submit import Submitter
+from watcher.pipeline.track import Tracker
+
+
+class Pipeline:
+    """Owns every drop from `ready` to its terminal state."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ledger: Ledger,
+        client: HubClient,
+        track_min_s: float = 1.0,
+        track_max_s: float = 30.0,
+        probe_s: float = 30.0,
+        housekeeping_s: float = 60.0,
+        forget: Forget | None = None,
+    ) -> None:
+        self.state = state = PipelineState(config=config, ledger=ledger, forget=forget)
+        self.calls = HubCalls(client, max_concurrency=config.hub.max_concurrency)
+        self.gate = Gate(
+            calls=self.calls,
+            max_rps=config.hub.max_rps,
+            probe_s=probe_s,
+            on_resume=state.wake_all,
+            is_stopping=state.is_stopping,
+        )
+        self.intake = Intake(state)
+        self.reconciler = Reconciler(state, calls=self.calls, gate=self.gate)
+        self.submitter = Submitter(
+            state, calls=self.calls, gate=self.gate, reconciler=self.reconciler
+        )
+        self.finisher = Finisher(state)
+        self.tracker = Tracker(
+            state,
+            calls=self.calls,
+            gate=self.gate,
+            finisher=self.finisher,
+            flush_submitted=self.submitter.flush_submitted,
+            min_s=track_min_s,
+            max_s=track_max_s,
+        )
+        self.housekeeper = Housekeeper(state, interval_s=housekeeping_s)
+
+    # --- wiring -----------------------------------------------------------------------------
+
+    def set_forget(self, forget: Forget) -> None:
+        self.state.forget = forget
+
+    @property
+    def paused(self) -> bool:
+        return self.gate.paused
+
+    def is_known(self, rule: str, drop: str) -> bool:
+        """True when the ledger has a live row for this drop (safe from any thread)."""
+        return self.intake.is_known(rule, drop)
+
+    async def on_ready(self, ready: ReadyDrop) -> None:
+        await self.intake.on_ready(ready)
+
+    def counts(self) -> dict[str, int]:
+        return self.state.ledger.counts()
+
+    def update_config(self, config: Config) -> None:
+        """Apply a reloaded config: changed rules apply to drops not yet submitted."""
+        state = self.state
+        old, state.config = state.config, config
+        state.rules.update({r.name: r for r in config.rules})
+        if config.hub.max_rps != old.hub.max_rps:
+            self.gate.limiter = RateLimiter(config.hub.max_rps)
+        if config.hub.max_concurrency != old.hub.max_concurrency:
+            self.submitter.resize(config.hub.max_concurrency)
+            self.calls.resize(config.hub.max_concurrency)
+        state.wake_submit.set()
+
+    def replace_client(self, client: HubClient) -> None:
+        """Swap in a client built with a new token or hub settings, and resume if paused."""
+        self.calls.replace_client(client)
+        self.gate.resume("token changed")
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load the live drops; queue those left `submitting` for reconcile; track the rest."""
+        self.intake.load_known()
+        self.tracker.load_tracked()
+        self.reconciler.load_left_submitting()
+
+    async def run(self) -> None:
+        """Finish interrupted post-run actions, then submit, track and keep house until
+        cancelled."""
+        await self.finisher.finish_interrupted()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.submitter.run(), name="submit")
+            tg.create_task(self.tracker.run(), name="track")
+            tg.create_task(self.housekeeper.run(), name="housekeeping")
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop taking drops; let in-flight requests finish within `timeout_s`.
+
+        Returns how many were still in flight at the deadline (they stay `submitting` in the
+        ledger and are reconciled at the next start).
+        """
+        self.state.stopping = True
+        self.state.wake_all()
+        pending = set(self.submitter.inflight)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        self.gate.stop()
+        self.intake.flush()
+        self.submitter.flush_submitted()
+        self.calls.shutdown()
+        return len(pending)
+
+    def close(self) -> None:
+        self.calls.close()

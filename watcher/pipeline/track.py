@@ -1,0 +1,205 @@
+"""Track: poll submitted runs until they end, record each status change once, hand ended runs on.
+
+Imports the pipeline's parts below it, the hub adapter and the ledger; never detect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import structlog
+
+from watcher.hub.client import Run
+from watcher.hub.errors import HubError
+from watcher.model import RUN_MOVED_ON, RUN_STATUS_STATES, RUN_TERMINAL, Drop, DropState
+from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.finish import Finisher
+from watcher.pipeline.gate import Gate
+from watcher.pipeline.reconcile import RECONCILE_SKEW_S
+from watcher.pipeline.state import PipelineState
+
+log = structlog.get_logger("watcher.pipeline")
+
+# Runs submitted within this window are tracked with one list call per deployment; older ones
+# (long runs, runs waiting for review) with a get per run, less and less often.
+TRACK_LIST_WINDOW_S = 900
+# A deployment with at least this many recent runs is polled with one listing, not gets.
+LIST_AT_LEAST = 3
+# An old run is polled every tenth of its age, but at least this often.
+MAX_POLL_INTERVAL_S = 300.0
+
+
+class Tracker:
+    """Polls every track_min_s while runs are new or changing, backing off to track_max_s."""
+
+    def __init__(
+        self,
+        state: PipelineState,
+        *,
+        calls: HubCalls,
+        gate: Gate,
+        finisher: Finisher,
+        flush_submitted: Callable[[], None],
+        min_s: float,
+        max_s: float,
+    ) -> None:
+        self._state = state
+        self._calls = calls
+        self._gate = gate
+        self._finisher = finisher
+        self._flush_submitted = flush_submitted
+        self._min_s = min_s
+        self._max_s = max_s
+        self._last_polled: dict[str, float] = {}
+
+    def load_tracked(self) -> None:
+        """Startup: every run the ledger says is running or waiting for review is tracked."""
+        ledger = self._state.ledger
+        self._state.tracked = {
+            d.id: d for d in ledger.in_state(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
+        }
+
+    async def run(self) -> None:
+        """One pass per interval, however many submissions happen in between."""
+        state = self._state
+        interval = self._min_s
+        while not state.stopping:
+            await self._wait(interval)
+            if state.new_runs:
+                state.new_runs = False
+                interval = self._min_s
+            if state.is_stopping():
+                return
+            await self._gate.wait_unpaused()
+            self._flush_submitted()
+            drops = list(state.tracked.values())
+            if not drops:
+                interval = self._max_s
+                continue
+            changed = await self.poll(drops)
+            interval = self._min_s if changed else min(self._max_s, interval * 2)
+
+    async def _wait(self, interval: float) -> None:
+        state = self._state
+        state.wake_track.clear()
+        deadline = time.monotonic() + interval
+        while time.monotonic() < deadline and not state.new_runs:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    state.wake_track.wait(), min(self._min_s, deadline - time.monotonic())
+                )
+            if state.wake_track.is_set() or state.is_stopping():
+                return
+
+    def _due_for_poll(self, d: Drop, now: float) -> bool:
+        """Old runs are polled less often: every tenth of their age, at most every 5 minutes."""
+        age = now - (d.submitted_at or d.created_at)
+        last = self._last_polled.get(d.id, 0.0)
+        return now - last >= min(MAX_POLL_INTERVAL_S, max(self._min_s, age / 10))
+
+    async def poll(self, drops: list[Drop]) -> bool:
+        """Fetch run statuses and apply every change; True when anything changed."""
+        now = time.time()
+        recent: dict[str, list[Drop]] = defaultdict(list)
+        singles: list[Drop] = []
+        for d in drops:
+            if now - (d.submitted_at or d.created_at) <= TRACK_LIST_WINDOW_S:
+                recent[d.deployment_id or ""].append(d)
+            elif self._due_for_poll(d, now):
+                singles.append(d)
+        runs: dict[str, Run] = {}
+        for deployment_id, group in recent.items():
+            if len(group) >= LIST_AT_LEAST and deployment_id:
+                runs.update(await self._list_moved_on(deployment_id, group))
+            else:
+                singles.extend(group)
+        runs.update(await self._get_each(singles))
+        return await self._apply(drops, runs, now)
+
+    async def _list_moved_on(self, deployment_id: str, group: list[Drop]) -> dict[str, Run]:
+        # Only runs that moved on: a RUNNING run needs no action, so a burst of thousands of
+        # running runs costs one short listing, not pages of them.
+        since = int(min(d.submitted_at or d.created_at for d in group)) - RECONCILE_SKEW_S
+        client = self._calls.client
+        try:
+            listed = await self._calls.call(
+                lambda: list(
+                    client.iter_runs(
+                        deployment_id=deployment_id,
+                        from_timestamp=since,
+                        status=sorted(RUN_MOVED_ON),
+                        order="ASCENDING",
+                    )
+                )
+            )
+        except HubError as exc:
+            log.warning("run.poll_failed", deployment_id=deployment_id, error=str(exc))
+            return {}
+        return {r.id: r for r in listed}
+
+    async def _get_each(self, drops: list[Drop]) -> dict[str, Run]:
+        client = self._calls.client
+        fetched = await asyncio.gather(
+            *(self._calls.call(client.get_run, d.run_id) for d in drops if d.run_id),
+            return_exceptions=True,
+        )
+        runs: dict[str, Run] = {}
+        for result in fetched:
+            if isinstance(result, Run):
+                runs[result.id] = result
+            elif isinstance(result, HubError):
+                log.warning("run.poll_failed", error=str(result))
+            elif isinstance(result, Exception):
+                log.error("run.poll_failed", error=repr(result))
+        return runs
+
+    async def _apply(self, drops: list[Drop], runs: dict[str, Run], now: float) -> bool:
+        changed = False
+        finished: list[Drop] = []
+        with self._state.ledger.batch():
+            for d in drops:
+                run = runs.get(d.run_id or "")
+                if run is None:
+                    continue
+                self._last_polled[d.id] = now
+                expected = RUN_STATUS_STATES.get(run.status, DropState.SUBMITTED)
+                if run.status == d.run_status and d.state is expected:
+                    continue
+                changed = True
+                updated = self._record(d, run, now)
+                if run.status in RUN_TERMINAL:
+                    self._last_polled.pop(d.id, None)
+                    if self._finisher.action_for(updated) == "keep":
+                        self._state.ledger.mark_post_action_done(d.id)
+                    else:
+                        finished.append(updated)
+        for d in finished:
+            await self._finisher.post_run(d)
+        return changed
+
+    def _record(self, d: Drop, run: Run, now: float) -> Drop:
+        state = self._state
+        updated = state.ledger.set_run_status(
+            d.id, run_status=run.status, response=json.dumps(run.log_fields()), now=now
+        )
+        if updated.state in (DropState.SUBMITTED, DropState.NEEDS_REVIEW):
+            state.tracked[updated.id] = updated
+        else:
+            state.tracked.pop(updated.id, None)
+        level = "info" if run.status in ("COMPLETE", "RUNNING") else "warning"
+        getattr(log, level)(
+            "run.status",
+            rule=d.rule,
+            drop=d.drop,
+            drop_id=d.id,
+            run_id=run.id,
+            status=run.status,
+            previous_status=d.run_status,
+            response=run.log_fields(),
+        )
+        return updated
