@@ -76,11 +76,20 @@ STARTED: list[DaemonProcess] = []
 class DaemonProcess:
     """`python -m watcher run` with captured JSON log lines."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        *,
+        env: dict[str, str] | None = None,
+        notify_socket: Path | None = None,
+    ) -> None:
         STARTED.append(self)
         full_env = dict(os.environ)
-        full_env.update(env or {})
+        # Never talk to the test runner's own supervisor; a test may give a socket of its own.
         full_env.pop("NOTIFY_SOCKET", None)
+        if notify_socket is not None:
+            full_env["NOTIFY_SOCKET"] = str(notify_socket)
+        full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "watcher", "run", "-c", str(config), "--log-format", "json"],
             stdout=subprocess.PIPE,

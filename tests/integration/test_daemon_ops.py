@@ -1,0 +1,101 @@
+"""The daemon as an operator sees it: a real notify socket for systemd, and a token never shown."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.daemon_helpers import DaemonProcess, input_dir, make_drop, wait_runs, write_config
+
+
+class NotifySocket:
+    """What systemd's end of NOTIFY_SOCKET receives: one datagram per message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.05)
+        self.messages: list[dict[str, str]] = []
+
+    def receive(self) -> list[dict[str, str]]:
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                return self.messages
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
+            self.messages.append(fields)
+
+    def wait_for(self, key: str, value: str | None = None, *, after: int = 0) -> int:
+        """Index of the first message from `after` on that sets `key` (to `value`)."""
+
+        def found() -> int | None:
+            for i, m in enumerate(self.receive()[after:], start=after):
+                if key in m and (value is None or m[key] == value):
+                    return i + 1  # 1-based, so index 0 is truthy
+            return None
+
+        return wait_until(found, timeout=20, what=f"{key}={value} on NOTIFY_SOCKET") - 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    ns = NotifySocket(tmp_path / "notify.sock")
+    yield ns
+    ns.close()
+
+
+def test_systemd_hears_ready_status_watchdog_reload_and_stopping(sim, tmp_path, token, notify):
+    """READY=1 after the startup scan, STATUS= counters, WATCHDOG=1, RELOADING=1, STOPPING=1."""
+    watch = tmp_path / "w"
+    watch.mkdir()
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=tmp_path / "s"
+    )
+    daemon = DaemonProcess(
+        config,
+        env={"AIHUB_TEST_TOKEN": token, "WATCHDOG_USEC": "400000"},
+        notify_socket=notify.path,
+    )
+    ready = notify.wait_for("READY", "1")
+    daemon.wait_ready()
+    status = notify.wait_for("STATUS")
+    assert notify.messages[status]["STATUS"] == "idle"
+    notify.wait_for("WATCHDOG", "1", after=ready)
+    make_drop(watch, "b1")
+    notify.wait_for("STATUS", "complete 1")
+    daemon.signal(signal.SIGHUP)
+    reloading = notify.wait_for("RELOADING", "1", after=ready + 1)
+    assert int(notify.messages[reloading]["MONOTONIC_USEC"]) > 0
+    notify.wait_for("READY", "1", after=reloading)
+    daemon.signal(signal.SIGTERM)
+    notify.wait_for("STOPPING", "1")
+    assert daemon.wait() == 0
+
+
+def test_the_token_is_masked_even_in_a_drop_name(sim, tmp_path, token):
+    """A folder named after the token runs, yet no log line ever shows the token."""
+    watch = tmp_path / "w"
+    watch.mkdir()
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=tmp_path / "s"
+    )
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    name = f"scan-{token}"
+    make_drop(watch, name)
+    wait_runs(sim, {input_dir(name)})
+    daemon.wait_for("run.submitted")
+    assert daemon.stop() == 0
+    output = daemon.output()
+    assert "scan-***" in output
+    assert token not in output

@@ -1,0 +1,117 @@
+"""Intake: a complete drop becomes one `ready` row; changes are applied or warned about once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from structlog.testing import capture_logs
+
+from tests.pipeline.conftest import Rig, run
+from watcher.model import DropState
+
+
+def test_a_ready_drop_is_recorded_once_with_its_input_dir(rig: Rig):
+    """The same drop handed over twice gives one ledger row, `ready`, pointing at remote_dir."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        ready = rig.make_drop("batch-1")
+        with capture_logs() as logs:
+            await p.on_ready(ready)
+            await p.on_ready(ready)
+            await asyncio.sleep(0)  # the flush runs on the next loop turn
+        d = rig.drop("batch-1")
+        assert d.state is DropState.READY
+        assert d.input_dir == rig.input_dir("batch-1")
+        assert d.deployment_id == p.state.config.rules[0].deployment_id
+        assert p.is_known("main", "batch-1")
+        assert [e["event"] for e in logs] == ["drop.ready"]
+        assert logs[0]["files"] == 1 and logs[0]["drop_id"] == d.id
+        assert len(rig.ledger.all_drops()) == 1
+
+    run(scenario)
+
+
+def test_drops_of_an_unknown_rule_are_ignored(rig: Rig):
+    """A drop of a rule that is not in the config is not recorded."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        ready = rig.make_drop("x")
+        await p.on_ready(ready.__class__(**{**_fields(ready), "rule": "other"}))
+        await asyncio.sleep(0)
+        assert rig.ledger.all_drops() == []
+
+    run(scenario)
+
+
+def test_a_drop_that_changes_before_submission_gets_its_new_fingerprint(rig: Rig):
+    """Still `ready`: the new content replaces the old one; no second row."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        await p.on_ready(rig.make_drop("b"))
+        await asyncio.sleep(0)
+        before = rig.drop("b").fingerprint
+        with capture_logs() as logs:
+            await p.on_ready(rig.make_drop("b", {"page-1.pdf": b"longer content now"}))
+            await asyncio.sleep(0)
+        assert rig.drop("b").fingerprint != before
+        assert [e["event"] for e in logs] == ["drop.updated"]
+        assert len(rig.ledger.all_drops()) == 1
+
+    run(scenario)
+
+
+def test_a_changed_finished_drop_is_resubmitted_with_on_change_resubmit(rig: Rig):
+    """on_change: resubmit: a finished drop whose content changed gets a fresh `ready` row."""
+    rig.rule = {"on_change": "resubmit"}
+
+    async def scenario() -> None:
+        p = rig.build()
+        await p.on_ready(rig.make_drop("b"))
+        await asyncio.sleep(0)
+        first = _finish(rig, "b")
+        with capture_logs() as logs:
+            await p.on_ready(rig.make_drop("b", {"page-1.pdf": b"v2 of the content"}))
+            await asyncio.sleep(0)
+        again = rig.drop("b")
+        assert again.id != first and again.state is DropState.READY
+        assert logs[0]["event"] == "drop.resubmit"
+        assert logs[0]["previous_drop_id"] == first
+
+    run(scenario)
+
+
+def test_a_changed_finished_drop_is_warned_about_once_by_default(rig: Rig):
+    """Without on_change: resubmit, a changed finished drop logs one warning and stays as is."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        await p.on_ready(rig.make_drop("b"))
+        await asyncio.sleep(0)
+        first = _finish(rig, "b")
+        changed = rig.make_drop("b", {"page-1.pdf": b"v2 of the content"})
+        with capture_logs() as logs:
+            for _ in range(3):
+                await p.on_ready(changed)
+                await asyncio.sleep(0)
+        assert [e["event"] for e in logs] == ["drop.changed_after_submit"]
+        assert logs[0]["log_level"] == "warning"
+        assert rig.drop("b").id == first and rig.drop("b").state is DropState.COMPLETE
+
+    run(scenario)
+
+
+def _fields(ready):
+    return {k: getattr(ready, k) for k in ("rule", "drop", "scan", "marker", "detected_at")}
+
+
+def _finish(rig: Rig, name: str) -> str:
+    """Walk a drop through to `complete` in the ledger, as a real run would."""
+    led = rig.ledger
+    d = rig.drop(name)
+    led.begin_submit(d.id, now=1.0)
+    led.mark_submitted(d.id, run_id="r-1", run_status="RUNNING", response="{}", now=2.0)
+    led.set_run_status(d.id, run_status="COMPLETE", response="{}", now=3.0)
+    return d.id
