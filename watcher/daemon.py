@@ -19,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from watcher.config import Config, HubConfig, diff_configs, load_config
+from watcher.config import Config, HubConfig, diff_configs, load_config, token_path
 from watcher.detect import Detector
 from watcher.errors import ConfigError, LedgerError, TokenError
 from watcher.hub.client import HubClient
@@ -371,11 +371,7 @@ class Daemon:
                     log.info("token.reloaded", token_source=self._config.hub.token_source())
 
     def _token_file_state(self) -> tuple[int, int, int] | None:
-        hub = self._config.hub
-        creds = os.environ.get("CREDENTIALS_DIRECTORY")
-        if creds and (Path(creds) / "aihub-token").exists():
-            return _file_state(Path(creds) / "aihub-token")
-        return _file_state(hub.token_file)
+        return _file_state(token_path(self._config.hub))
 
     async def _systemd_pings(self) -> None:
         """STATUS= with live counters; WATCHDOG=1 at half the configured interval."""

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from watcher.config import Config, Rule
+from watcher.config import Config, Rule, input_dir_for, output_dir_for
 from watcher.hub.client import HubClient, Run
 from watcher.hub.errors import (
     HubAuthError,
@@ -53,7 +53,6 @@ from watcher.model import (
     ReadyDrop,
     SubmittedRun,
 )
-from watcher.rules import input_dir_for, output_dir_for
 
 log = structlog.get_logger("watcher.pipeline")
 
