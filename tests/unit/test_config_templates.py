@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from tests.unit.config_helpers import HEAD, RULE_A, issues_of
 from watcher.config import render_template, template_errors
 
 NOW = datetime(2024, 3, 9, 14, 5, 7, tzinfo=UTC)
@@ -68,6 +70,23 @@ def test_template_errors(template: str, allow_seq: bool, fragment: str) -> None:
     if template_errors(template, allow_seq=True):  # render also serves batch_name: {seq} is fine
         with pytest.raises(ValueError, match="invalid template"):
             render_template(template, rule="r", drop="d", deployment_id="x", now=NOW, seq=1)
+
+
+@pytest.mark.parametrize(
+    ("key", "template"),
+    [
+        ("output_dir", "out/{rulee}"),
+        ("output_dir", "out/{seq}"),
+        ("output_dir", "out/{rule!r}"),
+        ("batch_name", "{seq:q}"),
+        ("batch_name", "{date:{rule}}"),
+    ],
+)
+def test_config_validation_uses_the_template_grammar(tree: Path, key: str, template: str) -> None:
+    """A template that template_errors refuses is refused in the config with the same message."""
+    (expected,) = template_errors(template, allow_seq=key == "batch_name")
+    issues = issues_of(tree, HEAD + RULE_A + f'    {key}: "{template}"\n')
+    assert [(i.key_path, i.message) for i in issues] == [(f"rules[0].{key}", expected)]
 
 
 def test_render_seq_without_value_is_a_caller_bug() -> None:

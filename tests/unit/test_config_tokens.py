@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.config_helpers import HEAD, RULE_A, SECRET, load
-from watcher.config import HubConfig
+from watcher.config import HubConfig, token_path
 from watcher.errors import TokenError
 
 
@@ -88,3 +88,32 @@ def test_hub_repr_has_no_token(tree: Path) -> None:
     hub = load(tree, HEAD + RULE_A).hub
     assert SECRET not in repr(hub)
     assert "token" not in HubConfig.__dataclass_fields__
+
+
+def test_token_path_is_the_file_read_token_reads(tmp_path: Path) -> None:
+    """token_path names the credential, else token_file, else None for the env var."""
+    hub = HubConfig(base_url="https://h/api")
+    assert token_path(hub, {"AIHUB_TOKEN": SECRET}) is None
+    token_file = tmp_path / "token"
+    token_file.write_text(SECRET)
+    with_file = HubConfig(base_url="https://h/api", token_file=token_file)
+    assert token_path(with_file, {}) == token_file
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    env = {"CREDENTIALS_DIRECTORY": str(creds)}
+    assert token_path(with_file, env) == token_file  # no aihub-token in it yet
+    (creds / "aihub-token").write_text("from-credential")
+    assert token_path(with_file, env) == creds / "aihub-token"
+    assert token_path(hub, env) == creds / "aihub-token"
+    assert with_file.read_token(env) == "from-credential"
+
+
+def test_token_path_defaults_to_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `env`, the credential directory comes from os.environ (as the daemon runs)."""
+    (tmp_path / "aihub-token").write_text(SECRET)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    hub = HubConfig(base_url="https://h/api")
+    assert token_path(hub) == tmp_path / "aihub-token"
+    assert hub.token_source() == f"systemd credential {tmp_path / 'aihub-token'}"
