@@ -19,10 +19,9 @@ from typing import Any
 
 import structlog
 
-from watcher.config import Rule
+from watcher.config import Rule, render_template
 from watcher.fswatch import OBSERVERS, Bridge, FsWatch, HintKind, PollingWatch, is_watch_limit
 from watcher.model import ReadyDrop, Scan
-from watcher.rules import render_template
 from watcher.scan import (
     Batch,
     RootListing,

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from pathlib import Path
 
 import structlog
 
 from watcher.app.hubclient import build_client, token_digest
-from watcher.config import Config, diff_configs, load_config
+from watcher.config import Config, diff_configs, load_config, token_path
 from watcher.detect import Detector
 from watcher.errors import ConfigError, TokenError
 from watcher.hub.client import HubClient
@@ -186,8 +185,4 @@ class Reloader:
             log.info("token.reloaded", token_source=self.config.hub.token_source())
 
     def _token_file_state(self) -> FileState | None:
-        hub = self.config.hub
-        creds = os.environ.get("CREDENTIALS_DIRECTORY")
-        if creds and (Path(creds) / "aihub-token").exists():
-            return file_state(Path(creds) / "aihub-token")
-        return file_state(hub.token_file)
+        return file_state(token_path(self.config.hub))

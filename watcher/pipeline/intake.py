@@ -11,9 +11,9 @@ import os
 
 import structlog
 
+from watcher.config import input_dir_for
 from watcher.model import TERMINAL, DropState, ReadyDrop
 from watcher.pipeline.state import PipelineState
-from watcher.rules import input_dir_for
 
 log = structlog.get_logger("watcher.pipeline")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from watcher.config import Rule
+from watcher.config import Rule, input_dir_for, output_dir_for
 from watcher.hub.client import Run
 from watcher.hub.errors import HubError, HubStatusError
 from watcher.hub.policy import (
@@ -36,7 +36,6 @@ from watcher.pipeline.gate import Gate
 from watcher.pipeline.reconcile import Reconciler
 from watcher.pipeline.state import PipelineState
 from watcher.pipeline.tags import run_settings
-from watcher.rules import input_dir_for, output_dir_for
 
 log = structlog.get_logger("watcher.pipeline")
 

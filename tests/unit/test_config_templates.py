@@ -1,4 +1,4 @@
-"""rules.py: input_dir joins, template rendering and template validation."""
+"""Templates (output_dir, batch_name): rendering, and validation with the same grammar."""
 
 from __future__ import annotations
 
@@ -7,60 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import Rule
-from watcher.config import template_errors as config_template_errors
-from watcher.rules import (
-    clean_drop,
-    input_dir_for,
-    output_dir_for,
-    render_template,
-    template_errors,
-)
+from tests.unit.config_helpers import HEAD, RULE_A, issues_of
+from watcher.config import render_template, template_errors
 
 NOW = datetime(2024, 3, 9, 14, 5, 7, tzinfo=UTC)
-
-
-def rule(remote_dir: str = "acme/Finance/fs/Drive/drops", **kwargs: object) -> Rule:
-    return Rule(
-        name="invoices",
-        watch=Path("/srv/drops"),
-        remote_dir=remote_dir,
-        deployment_id="dep-1",
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-@pytest.mark.parametrize(
-    ("remote_dir", "drop", "expected"),
-    [
-        ("org/ws/fs/d", "batch1", "org/ws/fs/d/batch1"),
-        ("org/ws/fs/d/", "batch1", "org/ws/fs/d/batch1"),
-        ("org/ws/fs/d//", "batch1/", "org/ws/fs/d/batch1"),
-        ("org/ws/fs/d", "2024/03/batch1", "org/ws/fs/d/2024/03/batch1"),
-        ("org/ws/fs/d", "./batch1", "org/ws/fs/d/batch1"),
-        ("org/ws/fs/d", "a//b/./c", "org/ws/fs/d/a/b/c"),
-        ("org/ws/fs/d", "Rechnungen März ü", "org/ws/fs/d/Rechnungen März ü"),
-        ("org/ws/fs/My Drive", "scan 01 (copy)", "org/ws/fs/My Drive/scan 01 (copy)"),
-        ("org/ws/fs/d", "请求/文件", "org/ws/fs/d/请求/文件"),
-        ("org/ws/fs/d", "..hidden", "org/ws/fs/d/..hidden"),
-        ("org/ws/fs/d", "{rule}", "org/ws/fs/d/{rule}"),
-    ],
-)
-def test_input_dir_for_joins_posix_paths(remote_dir: str, drop: str, expected: str) -> None:
-    """input_dir = remote_dir + '/' + drop, with no '//' and no trailing '/'."""
-    assert input_dir_for(rule(remote_dir), drop) == expected
-
-
-@pytest.mark.parametrize("drop", ["", ".", "/", "/abs/drop", "../up", "a/../../b", "a/..", "./"])
-def test_input_dir_for_refuses_escaping_drops(drop: str) -> None:
-    """An empty, absolute or '..' drop raises ValueError instead of pointing elsewhere."""
-    with pytest.raises(ValueError, match="drop"):
-        input_dir_for(rule(), drop)
-
-
-def test_clean_drop_normalises() -> None:
-    """clean_drop drops empty and '.' segments and the trailing slash."""
-    assert clean_drop("./a//b/") == "a/b"
 
 
 @pytest.mark.parametrize(
@@ -122,21 +72,24 @@ def test_template_errors(template: str, allow_seq: bool, fragment: str) -> None:
             render_template(template, rule="r", drop="d", deployment_id="x", now=NOW, seq=1)
 
 
-def test_template_errors_is_the_config_validator() -> None:
-    """rules.template_errors is the same function config validation uses (one grammar)."""
-    assert template_errors is config_template_errors
+@pytest.mark.parametrize(
+    ("key", "template"),
+    [
+        ("output_dir", "out/{rulee}"),
+        ("output_dir", "out/{seq}"),
+        ("output_dir", "out/{rule!r}"),
+        ("batch_name", "{seq:q}"),
+        ("batch_name", "{date:{rule}}"),
+    ],
+)
+def test_config_validation_uses_the_template_grammar(tree: Path, key: str, template: str) -> None:
+    """A template that template_errors refuses is refused in the config with the same message."""
+    (expected,) = template_errors(template, allow_seq=key == "batch_name")
+    issues = issues_of(tree, HEAD + RULE_A + f'    {key}: "{template}"\n')
+    assert [(i.key_path, i.message) for i in issues] == [(f"rules[0].{key}", expected)]
 
 
 def test_render_seq_without_value_is_a_caller_bug() -> None:
     """A {seq} template rendered without a seq raises ValueError."""
     with pytest.raises(ValueError, match="no seq"):
         render_template("{seq}", rule="r", drop="d", deployment_id="x", now=NOW)
-
-
-def test_output_dir_for() -> None:
-    """output_dir renders per drop; repeated slashes collapse; None when the rule has none."""
-    r = rule(output_dir="acme/out//{rule}/{date:%Y}/{drop}/")
-    assert output_dir_for(r, "sub/batch1/", now=NOW) == "acme/out/invoices/2024/sub/batch1"
-    assert output_dir_for(rule(), "batch1", now=NOW) is None
-    with pytest.raises(ValueError, match="drop"):
-        output_dir_for(r, "../x", now=NOW)

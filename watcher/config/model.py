@@ -1,0 +1,107 @@
+"""The validated config as frozen dataclasses: HubConfig, Rule, Config.
+
+Core: imports only the stdlib and this package. Every field default comes from the key tables.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from watcher.config import tokens
+from watcher.config.keys import HUB_KEYS, RULE_KEYS, TOP_KEYS, defaults_of
+from watcher.errors import ConfigIssue
+
+__all__ = ["Config", "HubConfig", "Rule"]
+
+_HUB: Final = defaults_of(HUB_KEYS)
+_RULE: Final = defaults_of(RULE_KEYS)
+_TOP: Final = defaults_of(TOP_KEYS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubConfig:
+    """How to reach AI Hub. Records where the token comes from, never the token."""
+
+    base_url: str
+    context: str | None = _HUB["context"]
+    token_env: str = _HUB["token_env"]
+    token_file: Path | None = _HUB["token_file"]
+    max_concurrency: int = _HUB["max_concurrency"]
+    max_rps: float | None = _HUB["max_rps"]
+    timeout_seconds: float = _HUB["timeout_seconds"]
+    connect_timeout_seconds: float = _HUB["connect_timeout_seconds"]
+    ca_bundle: Path | None = _HUB["ca_bundle"]
+
+    def token_source(self, env: Mapping[str, str] | None = None) -> str:
+        """Where `read_token()` would read the token, e.g. "env AIHUB_TOKEN" or "file /etc/x"."""
+        return tokens.token_source(self, env)
+
+    def read_token(self, env: Mapping[str, str] | None = None) -> str:
+        """Read the API token: systemd credential `aihub-token`, else token_file, else token_env.
+
+        Raises:
+            TokenError: the source is missing, unreadable or empty (never holds the token).
+        """
+        return tokens.read_token(self, env)
+
+
+def _frozen_settings(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(copy.deepcopy(dict(value)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One watched folder routed to one deployment.
+
+    `settings` is a read-only `MappingProxyType` over a private deep copy (nested values are plain
+    JSON types); use `settings_dict()` for a mutable, JSON-ready copy. It is left out of the hash.
+    """
+
+    name: str
+    watch: Path
+    remote_dir: str
+    deployment_id: str
+    output_dir: str | None = _RULE["output_dir"]
+    version: str | None = _RULE["version"]
+    settings: Mapping[str, Any] = field(
+        default_factory=lambda: _RULE["settings"], hash=False, repr=False
+    )
+    drop: Literal["folder", "files"] = _RULE["drop"]
+    settle_seconds: float = _RULE["settle_seconds"]
+    ready_marker: str | None = _RULE["ready_marker"]
+    ignore: tuple[str, ...] = _RULE["ignore"]
+    observer: Literal["inotify", "polling"] = _RULE["observer"]
+    poll_interval_seconds: float = _RULE["poll_interval_seconds"]
+    rescan_seconds: float = _RULE["rescan_seconds"]
+    max_files: int = _RULE["max_files"]
+    batch_name: str = _RULE["batch_name"]
+    on_change: Literal["ignore", "resubmit"] = _RULE["on_change"]
+    on_complete: str = _RULE["on_complete"]
+    on_failure: str = _RULE["on_failure"]
+    max_attempts: int = _RULE["max_attempts"]
+
+    def __post_init__(self) -> None:
+        # Callers (tests, reload) may pass a plain dict: never keep a reference they can mutate.
+        object.__setattr__(self, "settings", _frozen_settings(self.settings))
+
+    def settings_dict(self) -> dict[str, Any]:
+        """A deep, mutable copy of `settings` (plain dicts/lists), ready for a JSON request body."""
+        return copy.deepcopy(dict(self.settings))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """A validated config. A reload builds a new one; nothing mutates it."""
+
+    path: Path
+    hub: HubConfig
+    state_dir: Path
+    log_level: str = _TOP["log_level"]
+    shutdown_timeout_seconds: float = _TOP["shutdown_timeout_seconds"]
+    rules: tuple[Rule, ...]
+    warnings: tuple[ConfigIssue, ...] = ()

@@ -1,0 +1,59 @@
+"""The AI Hub paths of a drop: its `input_dir`, and its rendered `output_dir`.
+
+Core: imports only the stdlib and this package.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from watcher.config.model import Rule
+from watcher.config.templates import render_template
+
+__all__ = ["clean_drop", "input_dir_for", "output_dir_for"]
+
+
+def clean_drop(drop: str) -> str:
+    """Normalise a drop (POSIX path relative to `watch`): no empty or '.' segments, no trailing '/'.
+
+    Raises:
+        ValueError: the drop is empty, absolute, or has a '..' segment.
+    """
+    if drop.startswith("/"):
+        raise ValueError(f"drop must be relative to the watched folder, got {drop!r}")
+    segments = [s for s in drop.split("/") if s not in ("", ".")]
+    if ".." in segments:
+        raise ValueError(f"drop must not contain '..' segments, got {drop!r}")
+    if not segments:
+        raise ValueError(f"drop must name something inside the watched folder, got {drop!r}")
+    return "/".join(segments)
+
+
+def input_dir_for(rule: Rule, drop: str) -> str:
+    """The AI Hub `input_dir` of a drop: `remote_dir` + "/" + drop (never `//`, never `..`).
+
+    Raises:
+        ValueError: the drop is empty, absolute, or has a '..' segment.
+    """
+    base = rule.remote_dir.rstrip("/")
+    return f"{base}/{clean_drop(drop)}"
+
+
+def output_dir_for(rule: Rule, drop: str, *, now: datetime) -> str | None:
+    """The rendered `output_dir` for a drop, or None when the rule sets none.
+
+    Repeated or trailing slashes from the template are collapsed, so the result is a clean path.
+
+    Raises:
+        ValueError: the drop is empty, absolute, or has a '..' segment.
+    """
+    if rule.output_dir is None:
+        return None
+    rendered = render_template(
+        rule.output_dir,
+        rule=rule.name,
+        drop=clean_drop(drop),
+        deployment_id=rule.deployment_id,
+        now=now,
+    )
+    return "/".join(s for s in rendered.split("/") if s)
