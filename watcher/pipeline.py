@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import structlog
 
 from watcher.config import Config, Rule
-from watcher.hub.client import HubClient, Run
+from watcher.hub.client import HubClient
 from watcher.hub.errors import (
     HubAuthError,
     HubError,
@@ -33,6 +33,7 @@ from watcher.hub.errors import (
     HubStatusError,
     HubTransportError,
 )
+from watcher.hub.models import Run
 from watcher.hub.policy import (
     GiveUp,
     PauseHub,
