@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import OPENAPI_PATH
+from tests.conftest import load_openapi_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,8 +77,10 @@ def test_schema_is_json_schema():
     assert "rules" in schema["properties"]
 
 
-def test_hub_sim_answers_a_run_submission_with_202():
-    """`hub-sim --port 0 --token t` prints its URL first and answers spec-shaped runs."""
+@pytest.fixture(scope="module")
+def hub_sim_answer() -> tuple[str, int, dict[str, Any], int]:
+    """`hub-sim --port 0 --token t` started as a user would, sent one run, then SIGTERMed:
+    (the first line it printed, the POST's status, its body, the exit code)."""
     with subprocess.Popen(
         [sys.executable, "-m", "watcher", "hub-sim", "--port", "0", "--token", "t"],
         stdout=subprocess.PIPE,
@@ -86,26 +89,31 @@ def test_hub_sim_answers_a_run_submission_with_202():
         try:
             assert proc.stdout is not None
             url = proc.stdout.readline().strip()
-            assert url.startswith("http://127.0.0.1:")
             resp = httpx.post(
                 f"{url}/v2/apps/deployments/dep-1/runs",
                 json={"input_dir": "acme/ws/fs/Instabase Drive/in"},
                 headers={"Authorization": "Bearer t"},
             )
-            assert resp.status_code == 202
-            body = resp.json()
-            assert (
-                body["status"] == "RUNNING" and body["input_dir"] == "acme/ws/fs/Instabase Drive/in"
-            )
-            if OPENAPI_PATH.exists():
-                import yaml
-                from openapi_schema_validator import OAS30Validator
-
-                spec = yaml.safe_load(OPENAPI_PATH.read_text())
-                OAS30Validator(spec["components"]["schemas"]["run"]).validate(body)
         finally:
             proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        return url, resp.status_code, resp.json(), proc.wait(timeout=10)
+
+
+def test_hub_sim_answers_a_run_submission_with_202(hub_sim_answer):
+    """`hub-sim --port 0 --token t` prints its URL first and answers spec-shaped runs."""
+    url, status, body, exit_code = hub_sim_answer
+    assert url.startswith("http://127.0.0.1:")
+    assert status == 202
+    assert body["status"] == "RUNNING" and body["input_dir"] == "acme/ws/fs/Instabase Drive/in"
+    assert exit_code == 0
+
+
+def test_hub_sim_run_matches_the_openapi_run_schema(hub_sim_answer):
+    """The run `hub-sim` answers with is a valid `run` of the vendor's OpenAPI description."""
+    from openapi_schema_validator import OAS30Validator
+
+    spec = load_openapi_spec()
+    OAS30Validator(spec["components"]["schemas"]["run"]).validate(hub_sim_answer[2])
 
 
 def test_demo_once_submits_the_samples_and_exits_0(tmp_path: Path):

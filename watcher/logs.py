@@ -1,6 +1,7 @@
 """structlog setup (JSON off a TTY, console on one), stdlib routing, and secret redaction.
 
-Imports no `watcher` module: every other layer may log through it.
+Imports only the core `watcher.redact` (the mask and the minimum secret length it shares with
+the hub): every other layer may log through it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Final, Literal, TextIO
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from watcher.redact import MASK, MIN_SECRET_LENGTH, scrub
+
 LogFormat = Literal["auto", "json", "console"]
 
 LEVELS: Final[Mapping[str, int]] = {
@@ -26,10 +29,6 @@ LEVELS: Final[Mapping[str, int]] = {
     "critical": logging.CRITICAL,
 }
 
-MASK: Final = "***"
-# Shorter values are not masked: a 1-char test token would otherwise turn every "t" into
-# "***". Such tokens are still never logged on purpose; real tokens are far longer.
-MIN_SECRET_LENGTH: Final = 6
 # Chatty libraries (httpx logs every request at INFO) stay at WARNING or above.
 QUIET_LOGGERS: Final = ("httpx", "httpcore")
 
@@ -49,8 +48,8 @@ _handler: logging.Handler | None = None
 
 
 def register_secret(value: str) -> None:
-    """Mask `value` everywhere in every later log line (values shorter than 6 chars are
-    ignored; see MIN_SECRET_LENGTH)."""
+    """Mask `value` everywhere in every later log line (values shorter than
+    `watcher.redact.MIN_SECRET_LENGTH` are ignored; see there why)."""
     global _secrets  # noqa: PLW0603 -- one process-wide registry, swapped atomically
     if len(value) < MIN_SECRET_LENGTH:
         return
@@ -63,8 +62,7 @@ def register_secret(value: str) -> None:
 def redact_text(text: str) -> str:
     """`text` with every registered secret and every `Bearer <token>` masked."""
     for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
+        text = scrub(text, secret)
     if "earer" in text or "EARER" in text:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     return text

@@ -1,4 +1,9 @@
-"""Request bodies, query params and the Run type, checked against the vendor's OpenAPI spec."""
+"""Request bodies, query params and the Run type, checked against the vendor's OpenAPI spec and
+against the pydantic models of the vendor's official SDK (`instabase-aihub`).
+
+The spec lives outside the repository (../shared/): without it those tests skip, or fail under
+CI=true. The SDK is a test dependency, so its checks run on every clone.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+from aihub.models.run import Run as SdkRun
+from aihub.models.run_deployment_request import RunDeploymentRequest
+from aihub.models.run_deployment_request_settings import RunDeploymentRequestSettings
 from openapi_schema_validator import OAS30Validator
+from pydantic import StrictStr, TypeAdapter, ValidationError
 
-from tests.conftest import OPENAPI_PATH
-from watcher.hub.client import HubClient, Run, build_run_request
+from tests.conftest import load_openapi_spec
+from watcher.hub.client import HubClient
+from watcher.hub.models import Run, build_run_request
 
 RUN_DEPLOYMENT = "/v2/apps/deployments/{deployment-id}/runs"
 
@@ -54,11 +63,7 @@ BODIES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    if not OPENAPI_PATH.is_file():
-        pytest.skip(f"the AI Hub OpenAPI description is not at {OPENAPI_PATH}")
-    with OPENAPI_PATH.open(encoding="utf-8") as f:
-        data: dict[str, Any] = yaml.safe_load(f)
-    return data
+    return load_openapi_spec()
 
 
 def resolve(node: Any, root: dict[str, Any], depth: int = 0) -> Any:
@@ -165,17 +170,25 @@ def captured() -> Iterator[tuple[HubClient, list[httpx.Request]]]:
     client.close()
 
 
-def test_bodies_sent_by_the_client_validate(request_schema, captured):
-    """The JSON HubClient actually POSTs validates too, for every body shape."""
-    client, seen = captured
+def sent_bodies(client: HubClient, seen: list[httpx.Request]) -> list[Any]:
+    """POST every body shape through the client; the JSON it sent, each as build_run_request
+    built it."""
     for fields in BODIES.values():
         client.run_deployment(deployment_id="dep-1", **fields)
     assert len(seen) == len(BODIES)
+    sent = []
     for req, fields in zip(seen, BODIES.values(), strict=True):
         assert req.headers["content-type"] == "application/json"
-        sent = json.loads(req.content)
-        assert sent == json.loads(json.dumps(build_run_request(**fields)))
-        assert_valid(request_schema, sent)
+        body = json.loads(req.content)
+        assert body == json.loads(json.dumps(build_run_request(**fields)))
+        sent.append(body)
+    return sent
+
+
+def test_bodies_sent_by_the_client_validate(request_schema, captured):
+    """The JSON HubClient actually POSTs validates too, for every body shape."""
+    for body in sent_bodies(*captured):
+        assert_valid(request_schema, body)
 
 
 def test_body_without_input_is_still_schema_valid(request_schema):
@@ -233,7 +246,8 @@ def test_paths_methods_and_query_params_are_in_the_spec(spec, captured):
 
 
 def test_run_dataclass_matches_the_run_schema(run_schema):
-    """Every property of the spec's `run` is a Run field; a Run serialises back to a valid run."""
+    """Every property of the spec's `run` is a Run field; what a Run logs and stores is a valid
+    run."""
     fields = {f.name for f in dataclasses.fields(Run)} - {"extra"}
     assert set(run_schema["properties"]) == fields
 
@@ -253,12 +267,12 @@ def test_run_dataclass_matches_the_run_schema(run_schema):
     assert_valid(run_schema, {k: v for k, v in fixture.items() if k != "vendor_extension"})
     run = Run.from_json(fixture, method="GET", path="/v2/apps/runs/0190-run")
     assert run.extra == {"vendor_extension": {"k": 1}}
-    assert run.to_json() == {k: v for k, v in fixture.items() if v is not None}
-    as_spec = {k: v for k, v in run.to_json().items() if k in run_schema["properties"]}
-    assert_valid(run_schema, as_spec)
+    known = {k: v for k, v in fixture.items() if v is not None and k != "vendor_extension"}
+    assert run.log_fields() == known
+    assert_valid(run_schema, run.log_fields())
     minimal = Run.from_json({"id": "r", "status": "RUNNING"}, method="GET", path="/x")
-    assert minimal.to_json() == {"id": "r", "status": "RUNNING", "tags": []}
-    assert_valid(run_schema, minimal.to_json())
+    assert minimal.log_fields() == {"id": "r", "status": "RUNNING"}
+    assert_valid(run_schema, minimal.log_fields())
     for status in run_schema["properties"]["status"]["enum"]:
         assert (
             Run.from_json({"id": "r", "status": status}, method="GET", path="/x").status == status
@@ -268,3 +282,70 @@ def test_run_dataclass_matches_the_run_schema(run_schema):
 def test_error_schema_message_field(spec):
     """The client reads `message` from error bodies: that is the spec error schema's field."""
     assert "message" in spec["components"]["schemas"]["error"]["properties"]
+
+
+# --- the official SDK's pydantic models: no ../shared/ needed ----------------------------------
+
+# Settings the spec declares but instabase-aihub 0.14.0's model lacks (it has no settings.tags),
+# each with the spec's type. Checked here while the SDK lacks them, by the SDK once it has them.
+SPEC_ONLY_SETTINGS: dict[str, TypeAdapter[Any]] = {"tags": TypeAdapter(list[StrictStr])}
+
+
+def assert_sdk_valid(body: dict[str, Any]) -> None:
+    """`body` validates strictly against the SDK's RunDeploymentRequest and the model keeps every
+    key: pydantic ignores unknown keys, so a key the model dropped is a misspelt or unknown one."""
+    body = copy.deepcopy(body)
+    settings = body.get("settings")
+    if isinstance(settings, dict):
+        for name, adapter in SPEC_ONLY_SETTINGS.items():
+            if name in settings and name not in RunDeploymentRequestSettings.model_fields:
+                adapter.validate_python(settings.pop(name), strict=True)
+    model = RunDeploymentRequest.model_validate(body, strict=True)
+    assert model.model_dump(exclude_unset=True) == body, "the SDK model dropped or changed a key"
+
+
+@pytest.mark.parametrize("name", list(BODIES))
+def test_built_bodies_validate_against_the_sdk_request_model(name):
+    """Every body build_run_request makes is a valid RunDeploymentRequest of the official SDK."""
+    assert_sdk_valid(json.loads(json.dumps(build_run_request(**BODIES[name]))))
+
+
+def test_bodies_sent_by_the_client_validate_against_the_sdk(captured):
+    """The JSON HubClient actually POSTs is a valid SDK RunDeploymentRequest, for every shape."""
+    for body in sent_bodies(*captured):
+        assert_sdk_valid(body)
+    assert_sdk_valid(build_run_request())  # no input: valid; the server's 400 decides
+
+
+def test_the_sdk_check_can_fail():
+    """Sanity: the SDK check rejects wrong types, misspelt keys and a wrong tags type."""
+    for bad in (
+        {"input_dir": 5},
+        {"batch_id": "7"},
+        {"batch_id": True},
+        {"inputdir": "x"},
+        {"settings": {"tag": ["x"]}},
+        {"settings": {"tags": [1]}},
+        {"settings": {"tags": "x"}},
+        {"settings": {"keys": {"secret": {"k": 1}}}},
+        {"settings": {"runtime_config": {"generate_post_process_pdf": "yes"}}},
+    ):
+        with pytest.raises((AssertionError, ValidationError)):
+            assert_sdk_valid(bad)
+
+
+def test_every_field_of_the_sdk_run_is_a_run_field():
+    """The SDK's Run (a subset of the spec's) has no field our Run lacks, and an SDK-valid run
+    body parses into our Run with the same values."""
+    fields = {f.name for f in dataclasses.fields(Run)} - {"extra"}
+    assert set(SdkRun.model_fields) <= fields
+    body = {
+        "id": "0190-run",
+        "status": "COMPLETE",
+        "start_timestamp": 1_700_000_000_000_000_000,
+        "finish_timestamp": 1_700_000_060_000_000_000,
+        "msg": "done",
+    }
+    sdk_run = SdkRun.model_validate(body, strict=True)
+    run = Run.from_json(body, method="GET", path="/v2/apps/runs/0190-run")
+    assert {name: getattr(run, name) for name in SdkRun.model_fields} == sdk_run.model_dump()

@@ -21,6 +21,7 @@ from watcher.logs import (
     register_secret,
     reset_logging,
 )
+from watcher.redact import MIN_SECRET_LENGTH
 
 TOKEN = "tok_9f8e7d6c5b4a39281706"
 
@@ -238,6 +239,17 @@ def test_short_values_are_not_registered() -> None:
     register_secret("t")
     register_secret("abcde")
     assert redact_text("the cat sat abcde") == "the cat sat abcde"
+
+
+def test_masking_starts_at_the_shared_minimum_length() -> None:
+    """A secret of MIN_SECRET_LENGTH chars is masked in log lines, one char shorter is not (the
+    same boundary as the hub's exception text in test_hub_errors.py)."""
+    assert MIN_SECRET_LENGTH == 6
+    too_short = "Vb3Nq8Rt5Lw2"[: MIN_SECRET_LENGTH - 1]
+    just_long_enough = "Pk6Jd9Gs4Fy7"[:MIN_SECRET_LENGTH]
+    register_secret(too_short)
+    register_secret(just_long_enough)
+    assert redact_text(f"a {too_short} b {just_long_enough} c") == f"a {too_short} b {MASK} c"
 
 
 def test_longer_secret_containing_a_shorter_one_is_masked_whole() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+import httpx
 import pytest
 
+from tests.hub_helpers import call_and_catch, http_date, json_response, make_client
 from watcher.hub.errors import (
     HubAmbiguousError,
     HubAuthError,
@@ -108,3 +110,61 @@ def test_backoff_is_capped_and_never_below_half_the_base():
     delays = [backoff_delay_s(30, base_s=1.0, cap_s=300.0, rng=rng) for _ in range(200)]
     assert all(0.5 <= d <= 300.0 for d in delays)
     assert max(delays) > 150  # the cap, not the exponent, bounds attempt 30
+
+
+# --- driven by the errors HubClient really raises ------------------------------------------
+
+
+def _error_from(status: int, **headers: str) -> HubError:
+    client = make_client(lambda r: json_response(status, {"message": f"m{status}"}, **headers))
+    try:
+        return call_and_catch(client, "POST")
+    finally:
+        client.close()
+
+
+def _exception_error(cls: type[Exception]) -> HubError:
+    def handler(request: httpx.Request):
+        raise cls("boom", request=request)  # type: ignore[call-arg]
+
+    client = make_client(handler)
+    try:
+        return call_and_catch(client, "POST")
+    finally:
+        client.close()
+
+
+def test_next_step_for_each_client_error():
+    """Errors the client raises drive the right step; max_attempts gives up on retryables."""
+    rng = random.Random(3)
+    auth, rejected = _error_from(401), _error_from(422)
+    limited = _error_from(429, **{"Retry-After": "7"})
+    limited_date = _error_from(429, **{"Retry-After": http_date(60)})
+    limited_bare, server = _error_from(429), _error_from(503)
+    ambiguous = _exception_error(httpx.ReadTimeout)
+    transport = _exception_error(httpx.ConnectError)
+    client = make_client(lambda r: json_response(202, {"id": 1}))
+    try:
+        response = call_and_catch(client, "POST")
+    finally:
+        client.close()
+
+    def step(err: HubError, attempt: int = 1, **kw):
+        return next_step(err, attempt=attempt, max_attempts=5, **kw)
+
+    assert step(auth) == PauseHub()
+    assert step(rejected) == Reject("m422")
+    assert step(ambiguous) == Reconcile()
+    assert step(response) == Reconcile()
+    assert step(limited) == HoldAll(7.0)
+    held = step(limited_date)
+    assert isinstance(held, HoldAll) and 50 <= held.delay_s <= 60
+    assert isinstance(step(limited_bare), HoldAll)
+    for err in (server, transport):
+        retry = step(err, 3, rng=rng)
+        assert isinstance(retry, Retry) and 0.5 <= retry.delay_s <= 4.0, err
+        assert isinstance(step(err, 5), GiveUp), err
+    # Throttling, auth, rejection and ambiguity are not counted against max_attempts.
+    assert step(limited, 9) == HoldAll(7.0)
+    assert step(auth, 9) == PauseHub()
+    assert step(ambiguous, 9) == Reconcile()

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 import structlog
 
-from watcher.hub.client import Run
 from watcher.hub.errors import HubAuthError, HubError
+from watcher.hub.models import Run
 from watcher.hub.policy import backoff_delay_s
 from watcher.model import Drop, DropState
 from watcher.pipeline.calls import HubCalls

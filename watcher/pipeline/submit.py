@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 
 from watcher.config import Rule, input_dir_for, output_dir_for
-from watcher.hub.client import Run
 from watcher.hub.errors import HubError, HubStatusError
+from watcher.hub.models import Run
 from watcher.hub.policy import (
     GiveUp,
     HoldAll,

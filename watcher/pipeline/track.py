@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import structlog
 
-from watcher.hub.client import Run
 from watcher.hub.errors import HubError
+from watcher.hub.models import Run
 from watcher.model import RUN_MOVED_ON, RUN_STATUS_STATES, RUN_TERMINAL, Drop, DropState
 from watcher.pipeline.calls import HubCalls
 from watcher.pipeline.finish import Finisher
