@@ -34,8 +34,6 @@ _FROM_FINGERPRINT: Final = frozenset({DropState.DETECTED, DropState.READY})
 _FROM_REARM: Final = frozenset({DropState.FAILED, DropState.REJECTED})
 # Never archive a drop with a request or a run in flight: the run still reads its files.
 _FROM_ARCHIVE: Final = frozenset({DropState.DETECTED, DropState.READY}) | TERMINAL
-# States in which the drop's content has been handed to AI Hub (the detector may skip it).
-_SUBMITTED_STATES: Final = frozenset({DropState.SUBMITTING, DropState.SUBMITTED}) | TERMINAL
 
 
 # --- schema ------------------------------------------------------------------------------
@@ -466,34 +464,6 @@ class Ledger:
         with self._read() as conn:
             return self._find_active(conn, rule, drop)
 
-    def is_submitted(self, rule: str, drop: str, fingerprint: str) -> bool:
-        """True when the live row for this drop has this fingerprint and was handed to AI Hub
-        (submitting, submitted or terminal): the detector's `is_submitted` callback."""
-        active = self.find_active(rule, drop)
-        return (
-            active is not None
-            and active.fingerprint == fingerprint
-            and active.state in _SUBMITTED_STATES
-        )
-
-    def record_detected(
-        self, *, rule: str, drop: str, fingerprint: str, now: float | None = None
-    ) -> Drop:
-        """Insert a new row in state `detected` (seen, not yet known complete)."""
-        now = time.time() if now is None else now
-        with self._write() as conn:
-            self._refuse_active(conn, rule, drop, "record_detected")
-            return self._insert(
-                conn,
-                rule=rule,
-                drop=drop,
-                fingerprint=fingerprint,
-                state=DropState.DETECTED,
-                input_dir=None,
-                deployment_id=None,
-                now=now,
-            )
-
     def _refuse_active(self, conn: sqlite3.Connection, rule: str, drop: str, op: str) -> None:
         active = self._find_active(conn, rule, drop)
         if active is not None:
@@ -785,15 +755,6 @@ class Ledger:
                 "updated_at": now,
             },
         )
-
-    def find_by_run_id(self, run_id: str) -> Drop | None:
-        """The row (archived or not) that owns `run_id`, newest first."""
-        with self._read() as conn:
-            row = conn.execute(
-                f"{_SELECT} WHERE run_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                (run_id,),
-            ).fetchone()
-        return _row_to_drop(row) if row else None
 
     def mark_post_action_done(self, drop_id: str, *, now: float | None = None) -> None:
         """The post-run action (keep/delete/move) ran; only after a terminal state."""

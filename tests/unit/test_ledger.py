@@ -40,10 +40,28 @@ def ready(led: Ledger, drop: str = "a", *, rule: str = "r", now: float = NOW) ->
     )
 
 
+def insert_detected(led: Ledger, drop: str = "a", *, fingerprint: str = "fp1") -> Drop:
+    """A live `detected` row, written with plain SQL: no ledger method records one."""
+    drop_id = f"d-{len(led.all_drops()):012x}"
+    conn = sqlite3.connect(led.path)
+    try:
+        with conn:
+            conn.execute(
+                "INSERT INTO drops (id, rule, drop_path, fingerprint, state, created_at, "
+                "updated_at) VALUES (?, 'r', ?, ?, 'detected', ?, ?)",
+                (drop_id, drop, fingerprint, NOW, NOW),
+            )
+    finally:
+        conn.close()
+    got = led.get(drop_id)
+    assert got is not None
+    return got
+
+
 def make_in_state(led: Ledger, state: DropState, drop: str = "a") -> Drop:
     """Walk a fresh drop through legal transitions until it is in `state`."""
     if state is DropState.DETECTED:
-        return led.record_detected(rule="r", drop=drop, fingerprint="fp1", now=NOW)
+        return insert_detected(led, drop)
     d = ready(led, drop)
     if state is DropState.READY:
         return d
@@ -132,7 +150,7 @@ def test_record_ready_refuses_a_second_live_row(ledger: Ledger) -> None:
 
 def test_record_ready_moves_detected_to_ready(ledger: Ledger) -> None:
     """record_ready on a detected drop moves that same row to ready with the new fields."""
-    det = ledger.record_detected(rule="r", drop="a", fingerprint="fp0", now=NOW)
+    det = insert_detected(ledger, "a", fingerprint="fp0")
     assert det.state is DropState.DETECTED
     d = ledger.record_ready(
         rule="r", drop="a", fingerprint="fp1", input_dir="in/a", deployment_id="dep", now=NOW + 5
@@ -183,8 +201,7 @@ def test_mark_submitted_stores_the_run(ledger: Ledger) -> None:
         NOW + 9,
     )
     assert s.attempt_id == d.attempt_id
-    assert ledger.find_by_run_id("run-1") == s
-    assert ledger.find_by_run_id("nope") is None
+    assert ledger.get(d.id) == s
 
 
 def test_schedule_retry_sets_the_next_attempt(ledger: Ledger) -> None:
@@ -457,8 +474,8 @@ def test_counts_cover_every_state(ledger: Ledger) -> None:
     assert ledger.counts() == expected
 
 
-def test_in_state_and_is_submitted(ledger: Ledger) -> None:
-    """in_state filters by state (live rows unless asked); is_submitted checks fingerprint+state."""
+def test_in_state_filters_by_state(ledger: Ledger) -> None:
+    """in_state filters by state (live rows unless asked), oldest first."""
     r = make_in_state(ledger, DropState.READY, "r1")
     s = make_in_state(ledger, DropState.SUBMITTED, "s1")
     c = make_in_state(ledger, DropState.COMPLETE, "c1")
@@ -468,12 +485,6 @@ def test_in_state_and_is_submitted(ledger: Ledger) -> None:
     ledger.archive(c.id)
     assert ledger.in_state(DropState.COMPLETE) == []
     assert [d.id for d in ledger.in_state(DropState.COMPLETE, include_archived=True)] == [c.id]
-
-    assert ledger.is_submitted("r", "s1", "fp1")
-    assert not ledger.is_submitted("r", "s1", "other-fp")
-    assert not ledger.is_submitted("r", "r1", "fp1")  # ready: not handed to the hub yet
-    assert not ledger.is_submitted("r", "c1", "fp1")  # archived
-    assert not ledger.is_submitted("r", "nope", "fp1")
 
 
 # --- rearm (operator) --------------------------------------------------------------------
@@ -577,6 +588,15 @@ def write_v1(path: Path) -> None:
         conn.close()
 
 
+def index_names(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        return [name for (name,) in rows if not name.startswith("sqlite_autoindex")]
+    finally:
+        conn.close()
+
+
 def test_opening_a_v1_ledger_migrates_it(tmp_path: Path) -> None:
     """A v1 file is migrated in place: rows kept, older duplicates archived, new columns usable."""
     path = tmp_path / "old.sqlite3"
@@ -588,9 +608,13 @@ def test_opening_a_v1_ledger_migrates_it(tmp_path: Path) -> None:
         assert drops["d-000000000001"].archived  # superseded by the newer row for r/a
         assert not drops["d-000000000002"].archived
         assert led.find_active("r", "a") == drops["d-000000000002"]
-        assert led.find_by_run_id("run-2") == drops["d-000000000002"]
+        assert drops["d-000000000002"].run_id == "run-2"
         assert [d.id for d in led.due(100.0)] == ["d-000000000003"]
         led.begin_submit("d-000000000003", now=101.0)
+    # The same indexes as a new file (the run_id one included).
+    with Ledger(tmp_path / "new.sqlite3"):
+        pass
+    assert index_names(path) == index_names(tmp_path / "new.sqlite3")
     # Reopening a migrated file applies nothing twice.
     with Ledger(path) as led:
         assert led.schema_version() == SCHEMA_VERSION
