@@ -1,0 +1,83 @@
+"""Ledger reads: the due queue, counts and the state filter.
+
+Every test uses a real SQLite file in tmp_path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.ledger_helpers import NOW, make_in_state, ready
+from watcher.ledger import Ledger
+from watcher.model import DropState
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.sqlite3") as led:
+        yield led
+
+
+def test_due_orders_by_waiting_time_and_respects_next_attempt(ledger: Ledger) -> None:
+    """due() returns live ready rows whose time has come, longest-waiting first, up to limit."""
+    a = ready(ledger, "a", now=NOW)
+    b = ready(ledger, "b", now=NOW + 10)
+    c = ready(ledger, "c", now=NOW + 20)
+    # a failed once and must wait until NOW+100; b until NOW+15 (earlier than c's arrival)
+    a = ledger.schedule_retry(
+        ledger.begin_submit(a.id, now=NOW + 1).id, next_attempt_at=NOW + 100, error="e", now=NOW + 2
+    )
+    b = ledger.schedule_retry(
+        ledger.begin_submit(b.id, now=NOW + 11).id,
+        next_attempt_at=NOW + 15,
+        error="e",
+        now=NOW + 12,
+    )
+    gone = ready(ledger, "gone", now=NOW - 50)
+    ledger.archive(gone.id)
+    make_in_state(ledger, DropState.SUBMITTED, "s")
+
+    # A new drop (next_attempt_at NULL) is due at once; retries only when their time comes.
+    assert [d.id for d in ledger.due(NOW + 14)] == [c.id]
+    assert [d.id for d in ledger.due(NOW + 15)] == [b.id, c.id]
+    assert [d.id for d in ledger.due(NOW + 50)] == [b.id, c.id]
+    assert [d.id for d in ledger.due(NOW + 100)] == [b.id, c.id, a.id]
+    assert [d.id for d in ledger.due(NOW + 100, limit=2)] == [b.id, c.id]
+    assert ledger.next_due_at() == NOW + 15
+
+
+def test_next_due_at_is_none_when_nothing_is_ready(ledger: Ledger) -> None:
+    """next_due_at() is None with no ready rows and the arrival time for a new drop."""
+    assert ledger.next_due_at() is None
+    ready(ledger, now=NOW + 3)
+    assert ledger.next_due_at() == NOW + 3
+
+
+def test_counts_cover_every_state(ledger: Ledger) -> None:
+    """counts() has every state as a key and counts archived rows too (history)."""
+    assert ledger.counts() == {s.value: 0 for s in DropState}
+    for i, state in enumerate(DropState):
+        make_in_state(ledger, state, f"x{i}")
+    make_in_state(ledger, DropState.READY, "y")
+    archived = make_in_state(ledger, DropState.COMPLETE, "z")
+    ledger.archive(archived.id)
+    expected = {s.value: 1 for s in DropState}
+    expected["ready"] = 2
+    expected["complete"] = 2
+    assert ledger.counts() == expected
+
+
+def test_in_state_filters_by_state(ledger: Ledger) -> None:
+    """in_state filters by state (live rows unless asked), oldest first."""
+    r = make_in_state(ledger, DropState.READY, "r1")
+    s = make_in_state(ledger, DropState.SUBMITTED, "s1")
+    c = make_in_state(ledger, DropState.COMPLETE, "c1")
+    assert ledger.in_state(DropState.SUBMITTED) == [s]
+    assert [d.id for d in ledger.in_state(DropState.READY, DropState.COMPLETE)] == [r.id, c.id]
+    assert ledger.in_state() == []
+    ledger.archive(c.id)
+    assert ledger.in_state(DropState.COMPLETE) == []
+    assert [d.id for d in ledger.in_state(DropState.COMPLETE, include_archived=True)] == [c.id]

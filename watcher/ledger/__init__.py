@@ -1,0 +1,11 @@
+"""The durable drop ledger: one row per drop, its state transitions, schema and migrations.
+
+An adapter: imports only the core (`watcher.errors`, `watcher.model`), never config, hub, fs,
+pipeline or detect. `Ledger` is the interface; `sqlite` is the one storage backend today.
+"""
+
+from watcher.ledger.ledger import Ledger
+from watcher.ledger.sqlite import LEDGER_FILENAME, SCHEMA_VERSION, ledger_path
+from watcher.ledger.transitions import new_drop_id
+
+__all__ = ["LEDGER_FILENAME", "SCHEMA_VERSION", "Ledger", "ledger_path", "new_drop_id"]

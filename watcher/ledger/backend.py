@@ -1,0 +1,107 @@
+"""What a ledger storage backend provides: transactions and the queries/writes on drop rows.
+
+SQLite implements it today (`watcher.ledger.sqlite`). Imports only the core (`watcher.model`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol
+
+from watcher.model import Drop, DropState
+
+
+class Queries(Protocol):
+    """The reads available inside any transaction of a backend."""
+
+    @property
+    def location(self) -> str:
+        """Where the ledger lives (a file path), for error messages."""
+        ...
+
+    def get(self, drop_id: str) -> Drop | None:
+        """The row with this id (archived or not)."""
+        ...
+
+    def find_active(self, rule: str, drop: str) -> Drop | None:
+        """The live (not archived) row for (rule, drop), if any."""
+        ...
+
+    def due(self, now: float, limit: int) -> list[Drop]:
+        """Live `ready` rows whose next_attempt_at is NULL or <= now, longest-waiting first."""
+        ...
+
+    def next_due_at(self) -> float | None:
+        """The earliest coalesce(next_attempt_at, created_at) among live `ready` rows."""
+        ...
+
+    def in_state(self, states: Sequence[DropState], *, include_archived: bool) -> list[Drop]:
+        """Rows in any of `states` (non-empty), oldest first."""
+        ...
+
+    def all_drops(self, *, include_archived: bool) -> list[Drop]:
+        """Every row, oldest first."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state value, archived ones included (states without rows are absent)."""
+        ...
+
+
+class Rows(Queries, Protocol):
+    """The reads and writes inside a write transaction."""
+
+    def insert(
+        self,
+        *,
+        drop_id: str,
+        rule: str,
+        drop: str,
+        fingerprint: str,
+        state: DropState,
+        input_dir: str | None,
+        deployment_id: str | None,
+        now: float,
+    ) -> Drop:
+        """Add a live row with attempts=0 and created_at=updated_at=now; return it."""
+        ...
+
+    def update(self, drop_id: str, values: Mapping[str, object]) -> None:
+        """Set these columns (names from `watcher.ledger` only, never from input) of one row."""
+        ...
+
+
+class Backend(Protocol):
+    """One open ledger store. Thread-safe; a closed or read-only one raises RuntimeError on use.
+
+    Every `write()` block is one transaction, durable when the outermost block exits; nested
+    blocks join the outer one. Storage errors surface as LedgerError.
+    """
+
+    @property
+    def path(self) -> Path:
+        """Where the ledger lives."""
+        ...
+
+    @property
+    def readonly(self) -> bool:
+        """True when opened for reading only."""
+        ...
+
+    def read(self) -> AbstractContextManager[Queries]:
+        """A block of reads."""
+        ...
+
+    def write(self) -> AbstractContextManager[Rows]:
+        """A write transaction (all or nothing)."""
+        ...
+
+    def schema_version(self) -> int:
+        """The schema version of the open store."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (idempotent)."""
+        ...

@@ -1,0 +1,106 @@
+"""The SQL that reads and writes drop rows on one SQLite connection (the `Rows` of a backend).
+
+Imports only the core (`watcher.model`) and `sqlite.schema`; transactions are the caller's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+from watcher.ledger.sqlite.schema import SELECT, row_to_drop
+from watcher.model import Drop, DropState
+
+
+class SQLiteRows:
+    """Queries and row writes on a connection whose transaction the caller holds."""
+
+    __slots__ = ("_conn", "location")
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self._conn = conn
+        self.location = location
+
+    def get(self, drop_id: str) -> Drop | None:
+        """The row with this id (archived or not)."""
+        row = self._conn.execute(f"{SELECT} WHERE id = ?", (drop_id,)).fetchone()
+        return row_to_drop(row) if row else None
+
+    def find_active(self, rule: str, drop: str) -> Drop | None:
+        """The live (not archived) row for (rule, drop), if any."""
+        row = self._conn.execute(
+            f"{SELECT} WHERE rule = ? AND drop_path = ? AND archived = 0 "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (rule, drop),
+        ).fetchone()
+        return row_to_drop(row) if row else None
+
+    def due(self, now: float, limit: int) -> list[Drop]:
+        """Live `ready` rows whose next_attempt_at is NULL or <= now, longest-waiting first."""
+        rows = self._conn.execute(
+            f"{SELECT} WHERE state = ? AND archived = 0 "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+            "ORDER BY coalesce(next_attempt_at, created_at), created_at, rowid LIMIT ?",
+            (DropState.READY.value, now, limit),
+        ).fetchall()
+        return [row_to_drop(r) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        """The earliest coalesce(next_attempt_at, created_at) among live `ready` rows."""
+        row = self._conn.execute(
+            "SELECT min(coalesce(next_attempt_at, created_at)) FROM drops "
+            "WHERE state = ? AND archived = 0",
+            (DropState.READY.value,),
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def in_state(self, states: Sequence[DropState], *, include_archived: bool) -> list[Drop]:
+        """Rows in any of `states` (non-empty), oldest first."""
+        marks = ", ".join("?" for _ in states)
+        archived = "" if include_archived else " AND archived = 0"
+        rows = self._conn.execute(
+            f"{SELECT} WHERE state IN ({marks}){archived} ORDER BY created_at, rowid",
+            tuple(DropState(s).value for s in states),
+        ).fetchall()
+        return [row_to_drop(r) for r in rows]
+
+    def all_drops(self, *, include_archived: bool) -> list[Drop]:
+        """Every row, oldest first."""
+        where = "" if include_archived else " WHERE archived = 0"
+        rows = self._conn.execute(f"{SELECT}{where} ORDER BY created_at, rowid").fetchall()
+        return [row_to_drop(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state value, archived ones included (states without rows are absent)."""
+        return dict(self._conn.execute("SELECT state, count(*) FROM drops GROUP BY state"))
+
+    def insert(
+        self,
+        *,
+        drop_id: str,
+        rule: str,
+        drop: str,
+        fingerprint: str,
+        state: DropState,
+        input_dir: str | None,
+        deployment_id: str | None,
+        now: float,
+    ) -> Drop:
+        """Add a live row with attempts=0 and created_at=updated_at=now; return it."""
+        self._conn.execute(
+            "INSERT INTO drops (id, rule, drop_path, fingerprint, state, attempts, input_dir, "
+            "deployment_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            (drop_id, rule, drop, fingerprint, state.value, input_dir, deployment_id, now, now),
+        )
+        inserted = self.get(drop_id)
+        assert inserted is not None
+        return inserted
+
+    def update(self, drop_id: str, values: Mapping[str, object]) -> None:
+        """Set these columns of one row."""
+        # Column names come from watcher.ledger only, never from input.
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        self._conn.execute(
+            f"UPDATE drops SET {assignments} WHERE id = ?",  # noqa: S608
+            (*values.values(), drop_id),
+        )

@@ -1,0 +1,341 @@
+"""The drop state machine: which states each operation starts from, and what it writes.
+
+Backend-independent: each operation runs on the `Rows` of a write transaction the caller
+holds. Imports only the core (`watcher.errors`, `watcher.model`) and `backend`; never SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Final
+
+from watcher.errors import LedgerError
+from watcher.ledger.backend import Rows
+from watcher.model import RUN_STATUS_STATES, TERMINAL, Drop, DropState, SubmittedRun
+
+_SUBMITTING: Final = frozenset({DropState.SUBMITTING})
+# A drop can be rejected/failed before any POST (e.g. its rule vanished on reload).
+_GIVE_UP: Final = frozenset({DropState.READY, DropState.SUBMITTING})
+
+# Allowed source states per operation, for live (not archived) rows. Anything else is a bug in
+# the caller (RuntimeError), except for `rearm`: operator input, so a LedgerError.
+ALLOWED_FROM: Final[Mapping[str, frozenset[DropState]]] = MappingProxyType(
+    {
+        "update_fingerprint": frozenset({DropState.DETECTED, DropState.READY}),
+        "resubmit": TERMINAL,
+        # Never archive a drop with a request or a run in flight: the run still reads its files.
+        "archive": frozenset({DropState.DETECTED, DropState.READY}) | TERMINAL,
+        "begin_submit": frozenset({DropState.READY}),
+        "mark_submitted": _SUBMITTING,
+        "schedule_retry": _SUBMITTING,
+        "release": _SUBMITTING,
+        "mark_rejected": _GIVE_UP,
+        "mark_failed": _GIVE_UP,
+        # needs_review is terminal for us, but a human may resume the run at its checkpoint.
+        "set_run_status": frozenset({DropState.SUBMITTED, DropState.NEEDS_REVIEW}),
+        "mark_post_action_done": TERMINAL,
+        "rearm": frozenset({DropState.FAILED, DropState.REJECTED}),
+    }
+)
+
+
+def new_drop_id() -> str:
+    """A short random id ("d-" + 12 hex chars), small enough for a run tag."""
+    return "d-" + uuid.uuid4().hex[:12]
+
+
+# --- the shared steps ----------------------------------------------------------------------
+
+
+def _require(rows: Rows, drop_id: str, op: str) -> Drop:
+    drop = rows.get(drop_id)
+    if drop is None:
+        raise RuntimeError(f"ledger.{op}: no drop {drop_id!r}")
+    return drop
+
+
+def _updated(rows: Rows, drop_id: str, values: Mapping[str, object]) -> Drop:
+    rows.update(drop_id, values)
+    result = rows.get(drop_id)
+    assert result is not None
+    return result
+
+
+def _transition(
+    rows: Rows, drop_id: str, op: str, values: Callable[[Drop], Mapping[str, object]]
+) -> Drop:
+    """Check that the live row may take `op`, write `values(row)` and return the new row."""
+    drop = _require(rows, drop_id, op)
+    allowed = ALLOWED_FROM[op]
+    if drop.archived or drop.state not in allowed:
+        where = "archived" if drop.archived else drop.state.value
+        raise RuntimeError(
+            f"ledger.{op}: drop {drop_id} is {where}; allowed from "
+            f"{sorted(s.value for s in allowed)} (not archived)"
+        )
+    return _updated(rows, drop_id, values(drop))
+
+
+def _refuse_active(rows: Rows, rule: str, drop: str, op: str) -> None:
+    active = rows.find_active(rule, drop)
+    if active is not None:
+        raise RuntimeError(
+            f"ledger.{op}: {rule}:{drop} already has live row {active.id} "
+            f"({active.state.value}); archive() or resubmit() it first"
+        )
+
+
+# --- intake ----------------------------------------------------------------------------------
+
+
+def record_ready(
+    rows: Rows,
+    *,
+    rule: str,
+    drop: str,
+    fingerprint: str,
+    input_dir: str,
+    deployment_id: str,
+    now: float,
+) -> Drop:
+    """A new `ready` row, or the live `detected` row moved to `ready`; any other live row for
+    (rule, drop) is a RuntimeError."""
+    active = rows.find_active(rule, drop)
+    if active is not None and active.state is DropState.DETECTED:
+        values = {
+            "state": DropState.READY.value,
+            "fingerprint": fingerprint,
+            "input_dir": input_dir,
+            "deployment_id": deployment_id,
+            "updated_at": now,
+        }
+        return _updated(rows, active.id, values)
+    _refuse_active(rows, rule, drop, "record_ready")
+    return rows.insert(
+        drop_id=new_drop_id(),
+        rule=rule,
+        drop=drop,
+        fingerprint=fingerprint,
+        state=DropState.READY,
+        input_dir=input_dir,
+        deployment_id=deployment_id,
+        now=now,
+    )
+
+
+def update_fingerprint(rows: Rows, drop_id: str, fingerprint: str, *, now: float) -> Drop:
+    """detected/ready: store the new fingerprint, keep the row."""
+    values = {"fingerprint": fingerprint, "updated_at": now}
+    return _transition(rows, drop_id, "update_fingerprint", lambda _d: values)
+
+
+def resubmit(
+    rows: Rows,
+    drop_id: str,
+    fingerprint: str,
+    *,
+    input_dir: str | None,
+    deployment_id: str | None,
+    now: float,
+) -> Drop:
+    """terminal: archive the row and insert a new `ready` one for the same (rule, drop)."""
+    values = {"archived": 1, "updated_at": now}
+    old = _transition(rows, drop_id, "resubmit", lambda _d: values)
+    return rows.insert(
+        drop_id=new_drop_id(),
+        rule=old.rule,
+        drop=old.drop,
+        fingerprint=fingerprint,
+        state=DropState.READY,
+        input_dir=old.input_dir if input_dir is None else input_dir,
+        deployment_id=old.deployment_id if deployment_id is None else deployment_id,
+        now=now,
+    )
+
+
+def archive(rows: Rows, drop_id: str, *, now: float) -> None:
+    """Retire the row; a no-op when it is archived already."""
+    drop = _require(rows, drop_id, "archive")
+    if drop.archived:
+        return
+    if drop.state not in ALLOWED_FROM["archive"]:
+        raise RuntimeError(
+            f"ledger.archive: drop {drop_id} is {drop.state.value}; a drop with a "
+            "request or run in flight cannot be archived"
+        )
+    rows.update(drop_id, {"archived": 1, "updated_at": now})
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
+def begin_submit(
+    rows: Rows,
+    drop_id: str,
+    *,
+    now: float,
+    input_dir: str | None,
+    deployment_id: str | None,
+) -> Drop:
+    """ready -> submitting: a new attempt_id, intent_at=now, attempts+1."""
+
+    def values(d: Drop) -> Mapping[str, object]:
+        return {
+            "state": DropState.SUBMITTING.value,
+            "attempt_id": uuid.uuid4().hex,
+            "intent_at": now,
+            "attempts": d.attempts + 1,
+            "next_attempt_at": None,
+            "input_dir": d.input_dir if input_dir is None else input_dir,
+            "deployment_id": d.deployment_id if deployment_id is None else deployment_id,
+            "updated_at": now,
+        }
+
+    return _transition(rows, drop_id, "begin_submit", values)
+
+
+def begin_submit_many(rows: Rows, drop_ids: Iterable[str], *, now: float) -> list[Drop]:
+    """`begin_submit` for each id, in the caller's one transaction."""
+    return [
+        begin_submit(rows, drop_id, now=now, input_dir=None, deployment_id=None)
+        for drop_id in drop_ids
+    ]
+
+
+def mark_submitted(
+    rows: Rows, drop_id: str, *, run_id: str, run_status: str, response: str, now: float
+) -> Drop:
+    """submitting -> submitted, with the run."""
+    values = {
+        "state": DropState.SUBMITTED.value,
+        "run_id": run_id,
+        "run_status": run_status,
+        "last_response": response,
+        "submitted_at": now,
+        "updated_at": now,
+    }
+    return _transition(rows, drop_id, "mark_submitted", lambda _d: values)
+
+
+def mark_submitted_many(rows: Rows, results: Iterable[SubmittedRun], *, now: float) -> list[Drop]:
+    """`mark_submitted` for each result, in the caller's one transaction."""
+    return [
+        mark_submitted(
+            rows, r.drop_id, run_id=r.run_id, run_status=r.run_status, response=r.response, now=now
+        )
+        for r in results
+    ]
+
+
+def schedule_retry(
+    rows: Rows, drop_id: str, *, next_attempt_at: float, error: str, now: float
+) -> Drop:
+    """submitting -> ready, due at next_attempt_at."""
+    values = {
+        "state": DropState.READY.value,
+        "next_attempt_at": next_attempt_at,
+        "last_error": error,
+        "updated_at": now,
+    }
+    return _transition(rows, drop_id, "schedule_retry", lambda _d: values)
+
+
+def mark_rejected(
+    rows: Rows, drop_id: str, *, error: str, response: str | None, now: float
+) -> Drop:
+    """ready/submitting -> rejected; the previous response kept when `response` is None."""
+
+    def values(d: Drop) -> Mapping[str, object]:
+        return {
+            "state": DropState.REJECTED.value,
+            "last_error": error,
+            "last_response": d.last_response if response is None else response,
+            "finished_at": now,
+            "next_attempt_at": None,
+            "updated_at": now,
+        }
+
+    return _transition(rows, drop_id, "mark_rejected", values)
+
+
+def mark_failed(rows: Rows, drop_id: str, *, error: str, now: float) -> Drop:
+    """ready/submitting -> failed."""
+    values = {
+        "state": DropState.FAILED.value,
+        "last_error": error,
+        "finished_at": now,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    return _transition(rows, drop_id, "mark_failed", lambda _d: values)
+
+
+def release(rows: Rows, drop_id: str, *, now: float) -> Drop:
+    """submitting -> ready, due now, the attempt not counted."""
+
+    def values(d: Drop) -> Mapping[str, object]:
+        return {
+            "state": DropState.READY.value,
+            "attempts": max(0, d.attempts - 1),
+            "attempt_id": None,
+            "intent_at": None,
+            "next_attempt_at": None,
+            "updated_at": now,
+        }
+
+    return _transition(rows, drop_id, "release", values)
+
+
+# --- tracking and operator -------------------------------------------------------------------
+
+
+def set_run_status(rows: Rows, drop_id: str, *, run_status: str, response: str, now: float) -> Drop:
+    """submitted/needs_review -> the state RUN_STATUS_STATES maps the status to (or submitted)."""
+    state = RUN_STATUS_STATES.get(run_status, DropState.SUBMITTED)
+    values = {
+        "state": state.value,
+        "run_status": run_status,
+        "last_response": response,
+        "finished_at": now if state in TERMINAL else None,
+        "updated_at": now,
+    }
+    return _transition(rows, drop_id, "set_run_status", lambda _d: values)
+
+
+def mark_post_action_done(rows: Rows, drop_id: str, *, now: float) -> None:
+    """terminal (archived or not): the post-run action ran."""
+    drop = _require(rows, drop_id, "mark_post_action_done")
+    if drop.state not in ALLOWED_FROM["mark_post_action_done"]:
+        raise RuntimeError(
+            f"ledger.mark_post_action_done: drop {drop_id} is {drop.state.value}, not terminal"
+        )
+    rows.update(drop_id, {"post_action_done": 1, "updated_at": now})
+
+
+def rearm(rows: Rows, drop_id: str, *, now: float) -> Drop:
+    """failed/rejected (live) -> ready with attempts=0, due now.
+
+    Raises:
+        LedgerError: no such drop, it is archived, or it is not failed/rejected.
+    """
+    drop = rows.get(drop_id)
+    if drop is None:
+        raise LedgerError(f"no drop {drop_id!r} in ledger {rows.location}")
+    if drop.archived:
+        raise LedgerError(f"drop {drop_id} is archived (its folder is gone or it was resubmitted)")
+    if drop.state not in ALLOWED_FROM["rearm"]:
+        raise LedgerError(
+            f"drop {drop_id} is {drop.state.value}; only failed or rejected drops can be retried"
+        )
+    values = {
+        "state": DropState.READY.value,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "attempt_id": None,
+        "intent_at": None,
+        "finished_at": None,
+        "updated_at": now,
+    }
+    return _updated(rows, drop_id, values)
