@@ -1,8 +1,7 @@
 """Completed-drop detection: observer hints + directory scans -> one `ReadyDrop` per complete drop.
 
+`Detector` owns a `RuleWatcher` per rule (folders.py: folder drops, batches.py: files mode).
 Service layer: imports `watcher.fs`, config and model; never the pipeline, ledger or hub.
-`Detector` (detector.py) owns a `RuleWatcher` (rule_watcher.py) per rule; folder drops settle in
-folders.py, files-mode batches in batches.py, root listings are reconciled in roots.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """One rule's detection: a `RuleWatcher` owns its watch folder's observer, drops and timers.
 
-It attaches to the folder (waiting while it is missing), turns observer hints into pokes, lists
-the folder on rescans, polls and root checks, and re-attaches after errors. Imports fs, config
-and model; never the pipeline, ledger or hub.
+Attaches (waiting while the folder is missing), turns hints into pokes, lists the folder on
+rescans, polls and root checks. Imports fs, config and model; never pipeline, ledger or hub.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The filesystem adapter: watchdog observers, hints, scans, batch folders, settle and grouping.
 
-The only watchdog user. Imports only the core (`watcher.config`, `watcher.model`, `watcher.errors`);
-never `detect`, the pipeline, the ledger or the hub. Import the submodule you need (this package
-imports nothing itself, so the pure modules never load watchdog).
+The only watchdog user; imports only the core (config, model, errors), never detect or a service.
+Empty on purpose: import the submodule you need, so the pure ones never load watchdog.
 """
