@@ -1,18 +1,11 @@
-"""Pure settle logic: in-progress names, fingerprints, two-scan settling, files-mode grouping."""
+"""Two-scan settling with hand-built scans and an explicit clock: never ready early, never stuck."""
 
 from __future__ import annotations
 
 import pytest
 
+from watcher.fs.settle import SettleTracker
 from watcher.model import FileEntry, Scan
-from watcher.settle import (
-    IN_PROGRESS_PATTERNS,
-    GroupTracker,
-    LooseFile,
-    SettleTracker,
-    is_hidden,
-    is_in_progress,
-)
 
 
 def scan(*files: tuple[str, int, int], in_progress=(), errors=(), drop="d") -> Scan:
@@ -22,90 +15,6 @@ def scan(*files: tuple[str, int, int], in_progress=(), errors=(), drop="d") -> S
         in_progress=tuple(in_progress),
         errors=tuple(errors),
     )
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("report.pdf.part", True),
-        ("report.PDF.PART", True),
-        ("movie.mkv.partial", True),
-        ("x.tmp", True),
-        ("setup.exe.crdownload", True),
-        ("file.download", True),
-        ("a.filepart", True),
-        ("~$budget.xlsx", True),
-        (".~lock.budget.xlsx#", True),
-        (".notes.txt.swp", True),
-        (".syncthing.photo.jpg.tmp", True),
-        (".report.pdf.Ab12Cd", True),  # rsync temporary
-        (".a.b.c.XYZ789", True),
-        ("report.pdf", False),
-        ("part", False),
-        ("tmp.txt", False),
-        (".DS_Store", False),
-        (".report.pdf.Ab12C", False),  # 5 characters: not rsync's pattern
-        (".report.pdf.Ab12Cde", False),  # 7 characters
-        ("report.Ab12Cd", False),  # no leading dot
-        ("~budget.xlsx", False),
-        ("weird\nname.pdf", False),
-        ("weird\nname.part", True),
-    ],
-)
-def test_in_progress_patterns(name: str, expected: bool) -> None:
-    """Each built-in pattern (and the rsync temp shape) marks a name as still being written."""
-    assert is_in_progress(name) is expected
-
-
-def test_extra_globs_count_as_in_progress() -> None:
-    """A rule's `ignore` globs are added to the built-in in-progress patterns."""
-    assert not is_in_progress("job.lock")
-    assert is_in_progress("job.lock", ["*.lock"])
-    assert is_in_progress("JOB.LOCK", ("*.lock",))
-    assert "*.part" in IN_PROGRESS_PATTERNS
-
-
-def test_hidden_names() -> None:
-    """Names starting with a dot are hidden; others are not."""
-    assert is_hidden(".DS_Store")
-    assert not is_hidden("a.txt")
-
-
-def test_fingerprint_is_stable() -> None:
-    """Identical scans (even built separately) have the same fingerprint."""
-    a = scan(("a.txt", 1, 10), ("b/c.txt", 0, 11))
-    b = scan(("a.txt", 1, 10), ("b/c.txt", 0, 11))
-    assert a.fingerprint() == b.fingerprint()
-    assert len(a.fingerprint()) == 64
-
-
-@pytest.mark.parametrize(
-    "changed",
-    [
-        (("a.txt", 2, 10), ("b/c.txt", 0, 11)),  # size
-        (("a.txt", 1, 12), ("b/c.txt", 0, 11)),  # mtime
-        (("A.txt", 1, 10), ("b/c.txt", 0, 11)),  # name
-        (("a.txt", 1, 10),),  # a file fewer
-        (("a.txt", 1, 10), ("b/c.txt", 0, 11), ("d", 0, 1)),  # a file more
-    ],
-)
-def test_fingerprint_is_sensitive(changed) -> None:
-    """Any change of a name, size or mtime changes the fingerprint."""
-    base = scan(("a.txt", 1, 10), ("b/c.txt", 0, 11))
-    assert scan(*changed).fingerprint() != base.fingerprint()
-
-
-def test_fingerprint_names_cannot_collide() -> None:
-    """Names with separators or newlines cannot shift bytes from one field into another."""
-    assert scan(("a\n1", 2, 3)).fingerprint() != scan(("a", 12, 3)).fingerprint()
-    assert scan(("ab", 1, 1)).fingerprint() != scan(("a", 1, 1), ("b", 1, 1)).fingerprint()
-
-
-def test_total_bytes_counts_empty_files() -> None:
-    """total_bytes sums sizes; 0-byte files are still files."""
-    s = scan(("a", 0, 1), ("b", 5, 1))
-    assert s.total_bytes() == 5
-    assert len(s.files) == 2
 
 
 def test_ready_after_two_identical_scans_settle_apart() -> None:
@@ -254,61 +163,3 @@ def test_marker_required_waits_for_the_marker() -> None:
     d = t.observe(s, now=5.0)
     assert (d.verdict, d.reason) == ("blocked", "no_marker")
     assert t.observe(s, now=6.0, marked=True).verdict == "ready"
-
-
-def loose(**files: int) -> dict[str, LooseFile]:
-    return {name: LooseFile(size=size, mtime_ns=1) for name, size in files.items()}
-
-
-def test_group_closes_after_settle_without_change() -> None:
-    """Loose files close as one group once nothing changed for settle_seconds."""
-    g = GroupTracker(settle_seconds=2, max_files=100)
-    d = g.observe(loose(a=1, b=2), in_progress=False, now=0.0)
-    assert (d.close, d.check_at) == ((), 2.0)
-    d = g.observe(loose(a=1, b=2, c=3), in_progress=False, now=1.0)
-    assert (d.close, d.check_at) == ((), 3.0)
-    assert g.observe(loose(a=1, b=2, c=3), in_progress=False, now=2.5).close == ()
-    d = g.observe(loose(a=1, b=2, c=3), in_progress=False, now=3.0)
-    assert (d.close, d.check_at) == (("a", "b", "c"), None)
-    assert g.pending == 0
-
-
-def test_group_waits_for_in_progress_files_beside_it() -> None:
-    """A .part next to the group keeps it open (it is about to join)."""
-    g = GroupTracker(settle_seconds=1, max_files=100)
-    g.observe(loose(a=1), in_progress=True, now=0.0)
-    d = g.observe(loose(a=1), in_progress=True, now=5.0)
-    assert d.close == ()
-    assert d.check_at == 6.0
-    assert g.observe(loose(a=1, b=1), in_progress=False, now=6.0).close == ()
-    assert g.observe(loose(a=1, b=1), in_progress=False, now=7.0).close == ("a", "b")
-
-
-def test_group_closes_early_at_max_files() -> None:
-    """A steady stream closes batches of max_files settled files, oldest first."""
-    g = GroupTracker(settle_seconds=1, max_files=2)
-    g.observe(loose(a=1, b=1, c=1), in_progress=False, now=0.0)
-    d = g.observe(loose(a=1, b=1, c=1, d=1), in_progress=False, now=1.0)
-    assert d.close == ("a", "b")
-    assert d.check_at == 1.0  # look again at once: c may be next
-    d = g.observe(loose(c=1, d=1), in_progress=False, now=1.0)
-    assert d.close == ()
-    assert d.check_at == 2.0
-    assert g.observe(loose(c=1, d=1), in_progress=False, now=2.0).close == ("c", "d")
-
-
-def test_group_forgets_closed_files_and_starts_a_new_group() -> None:
-    """Files arriving after a close form the next group; a changed file restarts its clock."""
-    g = GroupTracker(settle_seconds=1, max_files=10)
-    g.observe(loose(a=1), in_progress=False, now=0.0)
-    assert g.observe(loose(a=1), in_progress=False, now=1.0).close == ("a",)
-    g.observe(loose(b=1), in_progress=False, now=1.5)
-    g.observe(loose(b=2), in_progress=False, now=2.0)  # still growing
-    assert g.observe(loose(b=2), in_progress=False, now=2.6).close == ()
-    assert g.observe(loose(b=2), in_progress=False, now=3.0).close == ("b",)
-
-
-def test_empty_group_needs_no_timer() -> None:
-    """Nothing loose: nothing to schedule."""
-    g = GroupTracker(settle_seconds=1, max_files=10)
-    assert g.observe({}, in_progress=True, now=0.0).check_at is None

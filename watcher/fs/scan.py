@@ -1,23 +1,22 @@
-"""Filesystem walks for detection: a watch root's top level, one drop's tree, files-mode batches.
+"""Filesystem walks for detection: a watch root's top level and one drop's tree.
 
 Blocking I/O: callers run these off the event loop. Symlinks are never followed. Imports only
-`watcher.settle` (pure); never logs (callers log once, from what the results say).
+`watcher.model` and its own package; never logs (callers log once, from what the results say).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from watcher.fs.groups import LooseFile
+from watcher.fs.names import BATCH_TEMP_PREFIX, is_hidden, is_in_progress
 from watcher.model import FileEntry, Scan
-from watcher.settle import LooseFile, is_hidden, is_in_progress
 
-# Files-mode batches are assembled under this hidden name, then renamed into place, so no scan
-# ever sees a half-filled batch. One left over by a crash is recovered at the next attach.
-BATCH_TEMP_PREFIX = ".aihub-batch-"
+# One drop's scan from a worker thread: (scan or None when gone, marker present), or its error.
+ScanResult = tuple[Scan | None, bool] | Exception
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +40,15 @@ def root_identity(root: str) -> tuple[int, int]:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), root)
     with os.scandir(root):
         pass
+    return st.st_dev, st.st_ino
+
+
+def identity_or_none(root: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the watch folder, None when it cannot be stat'ed."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
     return st.st_dev, st.st_ino
 
 
@@ -86,6 +94,12 @@ def list_root(root: str, *, extra: Sequence[str] = ()) -> RootListing:
         orphans=tuple(sorted(orphans)),
         skipped=tuple(sorted(skipped)),
     )
+
+
+def list_root_checked(root: str, extra: Sequence[str]) -> tuple[tuple[int, int], RootListing]:
+    """The watch folder's identity and its listing, in one hop (`OSError` as for `list_root`)."""
+    st = os.stat(root)
+    return (st.st_dev, st.st_ino), list_root(root, extra=extra)
 
 
 def scan_drop(root: str, drop: str, *, extra: Sequence[str] = ()) -> Scan | None:
@@ -156,59 +170,22 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Batch:
-    """A files-mode group moved into its own folder."""
-
-    name: str  # the batch folder, relative to watch
-    moved: tuple[str, ...]  # file names that were moved into it
-    missing: tuple[str, ...]  # names that were gone by the time of the move
-    scan: Scan | None
-
-
-def move_into_batch(
-    root: str, names: Iterable[str], *, name_for: Callable[[int], str], extra: Sequence[str] = ()
-) -> Batch | None:
-    """Move loose files into a new batch folder inside `root`; None when none of them was left.
-
-    The folder is filled under a hidden temp name and renamed into place only when complete.
-    `name_for(attempt)` proposes the final name; attempt 0, 1, ... until one is free.
-    os.rename keeps mtimes, so the batch's scan matches what settled.
-    """
-    tmp = tempfile.mkdtemp(prefix=BATCH_TEMP_PREFIX, dir=root)
-    moved: list[str] = []
-    missing: list[str] = []
-    for name in names:
+def scan_drops(
+    root: str, drops: Sequence[str], extra: Sequence[str], marker: str | None
+) -> list[ScanResult]:
+    """Scan several drops in one worker-thread hop; one drop's failure is its result alone."""
+    results: list[ScanResult] = []
+    for drop in drops:
         try:
-            os.rename(os.path.join(root, name), os.path.join(tmp, name))
-            moved.append(name)
-        except FileNotFoundError:
-            missing.append(name)
-    if not moved:
-        os.rmdir(tmp)
-        return None
-    final = place_batch(root, tmp, name_for=name_for)
-    return Batch(
-        name=final,
-        moved=tuple(moved),
-        missing=tuple(missing),
-        scan=scan_drop(root, final, extra=extra),
-    )
+            results.append(_scan_with_marker(root, drop, extra, marker))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
-def place_batch(root: str, tmp: str, *, name_for: Callable[[int], str]) -> str:
-    """Rename a filled temp folder to the first free name that `name_for` proposes."""
-    for attempt in range(10_000):
-        name = name_for(attempt)
-        target = os.path.join(root, name)
-        # rename(2) would silently replace an empty folder of that name: look first.
-        if os.path.lexists(target):
-            continue
-        try:
-            os.rename(tmp, target)
-        except OSError as exc:
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                continue
-            raise
-        return name
-    raise FileExistsError(errno.EEXIST, "no free batch folder name", root)
+def _scan_with_marker(
+    root: str, drop: str, extra: Sequence[str], marker: str | None
+) -> tuple[Scan | None, bool]:
+    scan = scan_drop(root, drop, extra=extra)
+    marked = bool(marker) and os.path.isfile(os.path.join(root, f"{drop}{marker}"))
+    return scan, marked
