@@ -1,6 +1,6 @@
 """Throughput of the AI Hub simulator: run submissions per second over loopback keep-alive.
 
-Starts `watcher.hubsim.run_forever` in a child process (client and server don't share a GIL),
+Starts `watcher.sim.run_forever` in a child process (client and server don't share a GIL),
 fires run submissions from N threads, each with its own keep-alive httpx.Client, and from one
 connection alone; then times run listing once the runs exist. Not a test: run it by hand.
 
@@ -67,7 +67,7 @@ def simulator() -> Iterator[tuple[str, int]]:
     """A simulator child process; yields (API root URL, pid), then SIGTERMs it, checks exit 0."""
     code = (
         "import sys\n"
-        "from watcher.hubsim import SimOptions, run_forever\n"
+        "from watcher.sim import SimOptions, run_forever\n"
         f"sys.exit(run_forever(SimOptions(token={TOKEN!r})))\n"
     )
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from watcher.daemon import Daemon
-from watcher.hubsim import SimOptions, serve_in_thread
+from watcher.sim import SimOptions, serve_in_thread
 from watcher.logs import LogFormat
 
 SAMPLES = {

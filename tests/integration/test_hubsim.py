@@ -23,7 +23,7 @@ import yaml
 from openapi_schema_validator import OAS30Validator
 
 from tests.conftest import OPENAPI_PATH, wait_until
-from watcher.hubsim import (
+from watcher.sim import (
     HubSim,
     SimOptions,
     add_arguments,
@@ -712,7 +712,7 @@ def test_run_forever_prints_url_first_and_exits_0_on_sigterm(tmp_path):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from watcher.hubsim import SimOptions, run_forever\n"
+        "from watcher.sim import SimOptions, run_forever\n"
         f"sys.exit(run_forever(SimOptions(token={TOKEN!r}, record=Path({str(record)!r}))))\n"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
