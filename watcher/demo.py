@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from watcher.daemon import Daemon
-from watcher.sim import SimOptions, serve_in_thread
 from watcher.logs import LogFormat
+from watcher.sim import SimOptions, serve_in_thread
 
 SAMPLES = {
     "invoice-2026-001": {

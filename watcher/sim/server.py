@@ -15,7 +15,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from watcher.sim.files import PathStore
@@ -181,7 +180,7 @@ class HubSim:
             response = error(exc.status, exc.message)
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            response = replace(error(500, f"simulator error: {type(exc).__name__}"), close=True)
+            response = error(500, f"simulator error: {type(exc).__name__}", close=True)
         self._record(
             request, _json_or_none(request.body), LOST if response.lose else response.status
         )
