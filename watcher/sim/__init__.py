@@ -1,6 +1,6 @@
 """The loopback AI Hub simulator (`aihub-watcher hub-sim`): the OpenAPI spec, implemented alone.
 
-Imports nothing else from watcher (least of all hub/), so a client bug can't be mirrored here.
+Imports no watcher module outside sim/ (least of all hub/), so a client bug can't be mirrored.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The AI Hub paths the simulator knows, for HEAD /v2/files/{path}: folders and files.
 
 A run's input_dir and its parents become folders; tests register more with HubSim.add_path.
-Imports nothing from watcher.
+Imports no watcher module outside sim/.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """HTTP/1.1 framing for the simulator on h11: one connection's requests in, one write per response.
 
 Keep-alive, pipelining, Expect: 100-continue, error answers to malformed requests and the
-lingering close. Knows nothing of the API; imports nothing from watcher outside the simulator.
+lingering close. Knows nothing of the API; imports no watcher module outside sim/.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The simulator's options and its `hub-sim` command-line flags.
 
-Standard library only and nothing from watcher: the CLI imports this to build its parser
+Standard library only, no watcher module: the CLI imports this to build its parser
 without loading the simulator itself.
 """
 

@@ -1,7 +1,7 @@
 """What the simulator saw: every request in memory, and optionally one JSONL line each.
 
-Headers are never kept, so the Authorization token can't reach a record. Imports nothing
-from watcher.
+Headers are never kept, so the Authorization token can't reach a record. Imports no watcher
+module outside sim/.
 """
 
 from __future__ import annotations

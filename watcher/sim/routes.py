@@ -1,6 +1,6 @@
 """The API the simulator serves: auth, routing, and the endpoints (run deployment, get run,
-list runs, file metadata) with their injected faults. Imports nothing from watcher outside
-the simulator, least of all hub/.
+list runs, file metadata) with their injected faults. Imports no watcher module outside sim/,
+least of all hub/.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The simulator's runs: creation, lazily computed status, overrides, and the filtered run list.
 
-Imports nothing from watcher: the run statuses below are the simulator's own copy of the spec's
-enum on purpose, so a wrong status in the client's code can't be mirrored here.
+Imports no other watcher module: the run statuses below are the simulator's own copy of the
+spec's enum on purpose, so a wrong status in the client's code can't be mirrored here.
 """
 
 from __future__ import annotations

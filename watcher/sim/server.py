@@ -1,7 +1,7 @@
 """HubSim: the simulator's state and asyncio server, plus the thread and foreground entry points.
 
-Imports nothing from watcher outside the simulator (least of all hub/), so a client bug can never
-be mirrored by the fake.
+Imports no watcher module outside sim/ (least of all hub/), so a client bug can never be
+mirrored by the fake.
 """
 
 from __future__ import annotations

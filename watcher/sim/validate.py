@@ -1,7 +1,7 @@
 """Request checks against the spec's shapes: the runDeployment body, listRuns parameters, paths.
 
-Each failure is a BadRequest that becomes a JSON error response. Imports nothing from watcher
-outside the simulator.
+Each failure is a BadRequest that becomes a JSON error response. Imports no watcher module
+outside sim/.
 """
 
 from __future__ import annotations
