@@ -1,10 +1,15 @@
 """Throughput of the AI Hub simulator: run submissions per second over loopback keep-alive.
 
-Starts `watcher.hubsim.run_forever` in a child process (client and server don't share a GIL),
+Starts `python -m watcher hub-sim` in a child process (client and server don't share a GIL),
 fires run submissions from N threads, each with its own keep-alive httpx.Client, and from one
-connection alone; then times run listing once the runs exist. Not a test: run it by hand.
+connection alone; then times run listing once the runs exist. Reports the simulator process's
+CPU per submission, i.e. its capacity per core. Not a test: run it by hand.
 
     .venv/bin/python bench/hubsim_throughput.py [--runs 5000] [--threads 16] [--single-runs 2000]
+        [--record]
+
+BENCH_WATCHER_SRC=/path/to/dir runs the simulator from a copy of the package there (e.g. an
+older commit's `watcher/`, from `git archive`), to compare two versions on the same machine.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,6 +32,9 @@ from pathlib import Path
 import httpx
 
 TOKEN = "bench-token"
+ROOT = Path(__file__).resolve().parents[1]
+# The directory holding the `watcher/` package the simulator runs from (cwd of the child).
+WATCHER_SRC = Path(os.environ.get("BENCH_WATCHER_SRC", str(ROOT)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +48,13 @@ class Result:
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def server_us_per_run(self) -> str:
+        """Simulator CPU microseconds per submission."""
+        if not self.server_cpu_s:
+            return "n/a"
+        return f"{self.server_cpu_s / self.requests * 1e6:.0f}"
 
     @property
     def server_capacity(self) -> str:
@@ -63,15 +79,14 @@ def cpu_delta(pid: int, before: float | None) -> float | None:
 
 
 @contextmanager
-def simulator() -> Iterator[tuple[str, int]]:
+def simulator(record: Path | None) -> Iterator[tuple[str, int]]:
     """A simulator child process; yields (API root URL, pid), then SIGTERMs it, checks exit 0."""
-    code = (
-        "import sys\n"
-        "from watcher.hubsim import SimOptions, run_forever\n"
-        f"sys.exit(run_forever(SimOptions(token={TOKEN!r})))\n"
-    )
+    argv = [sys.executable, "-m", "watcher", "hub-sim", "--port", "0", "--token", TOKEN]
+    if record is not None:
+        argv += ["--record", str(record)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
+        argv,
+        cwd=WATCHER_SRC,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -85,12 +100,12 @@ def simulator() -> Iterator[tuple[str, int]]:
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            code_ = proc.wait(timeout=30)
+            code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
-        if code_ != 0:
-            print(f"warning: simulator exited {code_}", file=sys.stderr)
+        if code != 0:
+            print(f"warning: simulator exited {code}", file=sys.stderr)
 
 
 def submit_many(url: str, *, deployment: str, count: int, statuses: Counter[int]) -> None:
@@ -169,9 +184,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5000, help="submissions, concurrent phase")
     parser.add_argument("--threads", type=int, default=16, help="client threads (connections)")
     parser.add_argument("--single-runs", type=int, default=2000, help="submissions, 1 connection")
+    parser.add_argument(
+        "--record", action="store_true", help="simulator writes --record JSONL (as in compare.py)"
+    )
     args = parser.parse_args()
 
-    with simulator() as (url, pid):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        simulator(Path(tmp, "record.jsonl") if args.record else None) as (url, pid),
+    ):
         submit_many(url, deployment="warmup", count=50, statuses=Counter())
         results = [
             concurrent(url, pid, runs=args.runs, threads=args.threads),
@@ -186,19 +207,22 @@ def main() -> int:
         ]
         list_results = [(label, *time_list(url, params, repeat=10)) for label, params in lists]
 
-    print(f"simulator throughput, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(
+        f"simulator throughput, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs,"
+        f" simulator from {WATCHER_SRC}{', --record' if args.record else ''}"
+    )
     print(
         f"{'phase':<20} {'requests':>9} {'seconds':>8} {'runs/s':>8}"
-        f" {'sim CPU s':>10} {'runs/CPU-s':>11}  statuses"
+        f" {'sim CPU s':>10} {'us/run':>7} {'runs/CPU-s':>11}  statuses"
     )
     for r in results:
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(r.statuses.items()))
         cpu = "n/a" if r.server_cpu_s is None else f"{r.server_cpu_s:.2f}"
         print(
             f"{r.label:<20} {r.requests:>9} {r.seconds:>8.2f} {r.per_second:>8.0f}"
-            f" {cpu:>10} {r.server_capacity:>11}  {statuses}"
+            f" {cpu:>10} {r.server_us_per_run:>7} {r.server_capacity:>11}  {statuses}"
         )
-    print("(runs/s is the client's figure; runs/CPU-s is what the simulator needs per core)")
+    print("(runs/s is the client's figure; us/run and runs/CPU-s are the simulator's own CPU)")
     print(f"{'listing':<32} {'runs':>9} {'median ms':>10}")
     for label, ms, count in list_results:
         print(f"{label:<32} {count:>9} {ms:>10.1f}")

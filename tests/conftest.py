@@ -49,7 +49,7 @@ def wait_until(
 @pytest.fixture
 def hub_sim() -> Iterator[Any]:
     """A started simulator on 127.0.0.1 (token 't'); `.options` can be changed at runtime."""
-    from watcher.hubsim import SimOptions, serve_in_thread
+    from watcher.sim import SimOptions, serve_in_thread
 
     with serve_in_thread(SimOptions(token="t", seed=1)) as sim:
         yield sim

@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("hub-sim", help="run the loopback AI Hub simulator")
-    from watcher import hubsim
+    # Only the flags' module: the simulator itself loads when hub-sim runs.
+    from watcher.sim.options import add_arguments as add_sim_arguments
 
-    hubsim.add_arguments(p)
+    add_sim_arguments(p)
     p.set_defaults(func=cmd_hub_sim)
     return parser
 
@@ -281,6 +282,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_hub_sim(args: argparse.Namespace) -> int:
-    from watcher import hubsim
+    from watcher import sim
 
-    return hubsim.run_forever(hubsim.options_from_args(args))
+    return sim.run_forever(sim.options_from_args(args))

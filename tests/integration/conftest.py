@@ -16,7 +16,7 @@ def token() -> str:
 
 @pytest.fixture
 def sim(token: str) -> Iterator[Any]:
-    from watcher.hubsim import SimOptions, serve_in_thread
+    from watcher.sim import SimOptions, serve_in_thread
 
     with serve_in_thread(SimOptions(token=token, seed=7)) as s:
         yield s

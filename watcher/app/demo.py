@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from watcher.app.daemon import Daemon
-from watcher.hubsim import SimOptions, serve_in_thread
 from watcher.logs import LogFormat
+from watcher.sim import SimOptions, serve_in_thread
 
 SAMPLES = {
     "invoice-2026-001": {

@@ -1,0 +1,130 @@
+"""The simulator's options and its `hub-sim` command-line flags.
+
+Standard library only, no watcher module: the CLI imports this to build its parser
+without loading the simulator itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(slots=True, kw_only=True)
+class SimOptions:
+    """Server address, token and fault switches; mutable so tests can flip faults while it runs."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str = field(default="t", repr=False)
+    record: Path | None = None
+    fail_rate: float = 0.0  # P of 503 on run submission
+    rate_limit: float | None = None  # run submissions per second, then 429 + Retry-After
+    latency_ms: float = 0.0  # added before answering any request
+    lose_response_rate: float = 0.0  # create the run, then close the connection with no response
+    run_seconds: float = 0.0  # RUNNING -> COMPLETE after this
+    fail_runs: float = 0.0  # P that a run ends FAILED
+    seed: int | None = None
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if value < 0 or math.isnan(value) or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from exc
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `hub-sim` flags to `parser` (the CLI's subcommand parser)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=_port, default=0, help="port; 0 picks a free one (default 0)"
+    )
+    parser.add_argument("--token", required=True, help="the Bearer token clients must present")
+    parser.add_argument(
+        "--record", type=Path, metavar="FILE.jsonl", help="append one JSON line per request"
+    )
+    parser.add_argument(
+        "--fail-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="P of 503 per run submission",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="run submissions per second, then 429 with Retry-After",
+    )
+    parser.add_argument(
+        "--latency-ms", type=_non_negative, default=0.0, help="delay before every answer"
+    )
+    parser.add_argument(
+        "--lose-response-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="P of creating the run, then closing the connection with no response",
+    )
+    parser.add_argument(
+        "--run-seconds",
+        type=_non_negative,
+        default=0.0,
+        metavar="S",
+        help="runs stay RUNNING for S seconds, then COMPLETE",
+    )
+    parser.add_argument(
+        "--fail-runs", type=_probability, default=0.0, metavar="P", help="P that a run ends FAILED"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for the fault decisions")
+
+
+def options_from_args(ns: argparse.Namespace) -> SimOptions:
+    """Build SimOptions from a namespace parsed with `add_arguments`."""
+    return SimOptions(
+        host=ns.host,
+        port=ns.port,
+        token=ns.token,
+        record=ns.record,
+        fail_rate=ns.fail_rate,
+        rate_limit=ns.rate_limit,
+        latency_ms=ns.latency_ms,
+        lose_response_rate=ns.lose_response_rate,
+        run_seconds=ns.run_seconds,
+        fail_runs=ns.fail_runs,
+        seed=ns.seed,
+    )

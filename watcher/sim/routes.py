@@ -1,0 +1,145 @@
+"""The API the simulator serves: auth, routing, and the endpoints (run deployment, get run,
+list runs, file metadata) with their injected faults. Imports no watcher module outside sim/,
+least of all hub/.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hmac
+import math
+import random
+import time
+from typing import Final
+
+from watcher.sim import validate
+from watcher.sim.files import PathStore
+from watcher.sim.http import Request, Response, error
+from watcher.sim.options import SimOptions
+from watcher.sim.runs import RUNNING, RunStore
+
+API_PREFIX: Final = "/api"
+_FILES: Final = "/v2/files/"
+
+
+class RateLimiter:
+    """Token bucket over run submissions, re-armed whenever the configured rate changes."""
+
+    def __init__(self) -> None:
+        self._rate: float | None = None
+        self._tokens = 0.0
+        self._at = 0.0
+
+    def take(self, rate: float | None) -> int | None:
+        """None when a submission is allowed now, else the Retry-After seconds."""
+        if not rate or rate <= 0:
+            self._rate = None
+            return None
+        now = time.monotonic()
+        capacity = max(1.0, rate)
+        if self._rate != rate:
+            # (Re)armed: start full, so a new limit allows one second's worth at once.
+            self._rate, self._tokens, self._at = rate, capacity, now
+        self._tokens = min(capacity, self._tokens + (now - self._at) * rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return None
+        return max(1, math.ceil((1.0 - self._tokens) / rate))
+
+
+class Api:
+    """Dispatches a request to its endpoint; runs on the simulator's loop thread."""
+
+    def __init__(self, options: SimOptions, runs: RunStore, paths: PathStore) -> None:
+        self.options = options
+        self._runs = runs
+        self._paths = paths
+        self._rng = random.Random(options.seed)
+        self._limiter = RateLimiter()
+
+    def dispatch(self, request: Request) -> Response:
+        """The endpoint's answer. Raises validate.BadRequest for an invalid request."""
+        if not self._authorized(request.headers.get("authorization")):
+            return error(
+                401, "missing or invalid bearer token", ("WWW-Authenticate", 'Bearer realm="aihub"')
+            )
+        raw_path, method = request.path, request.method
+        if raw_path != API_PREFIX and not raw_path.startswith(API_PREFIX + "/"):
+            return error(404, "not found")
+        rest = raw_path[len(API_PREFIX) :]
+
+        if rest.startswith(_FILES) and len(rest) > len(_FILES):
+            if method != "HEAD":
+                return error(405, "method not allowed", ("Allow", "HEAD"))
+            return self._file_metadata(rest[len(_FILES) :])
+
+        segments = rest.split("/")[1:]
+        if segments == ["v2", "apps", "runs"]:
+            if method != "GET":
+                return error(405, "method not allowed", ("Allow", "GET"))
+            return Response(
+                status=200, body={"runs": self._runs.list(validate.run_query(request.query))}
+            )
+        if len(segments) == 4 and segments[:3] == ["v2", "apps", "runs"] and segments[3]:
+            if method != "GET":
+                return error(405, "method not allowed", ("Allow", "GET"))
+            return self._get_run(validate.decode_segment(segments[3]))
+        if (
+            len(segments) == 5
+            and segments[:3] == ["v2", "apps", "deployments"]
+            and segments[3]
+            and segments[4] == "runs"
+        ):
+            if method != "POST":
+                return error(405, "method not allowed", ("Allow", "POST"))
+            return self._run_deployment(validate.decode_segment(segments[3]), request.body)
+        return error(404, "not found")
+
+    def _authorized(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return hmac.compare_digest(token.strip().encode(), self.options.token.encode())
+
+    def _run_deployment(self, deployment_id: str, body: bytes) -> Response:
+        """POST /v2/apps/deployments/{id}/runs, after the faults that refuse it."""
+        opts = self.options
+        retry_after = self._limiter.take(opts.rate_limit)
+        if retry_after is not None:
+            return error(429, "rate limit exceeded", ("Retry-After", str(retry_after)))
+        # The draws keep this order (fail, lose, fail_runs) so a seed replays the same faults.
+        if opts.fail_rate > 0 and self._rng.random() < opts.fail_rate:
+            return error(503, "service temporarily unavailable (simulated)")
+        fields = validate.run_request(body)
+        lose = opts.lose_response_rate > 0 and self._rng.random() < opts.lose_response_rate
+        failed = opts.fail_runs > 0 and self._rng.random() < opts.fail_runs
+        run = self._runs.create(deployment_id, fields, run_seconds=opts.run_seconds, failed=failed)
+        if run.input_dir:
+            self._paths.add_folder(run.input_dir)
+        data = run.to_spec(run.start_ns)
+        # The spec answers a fresh run as RUNNING even when run_seconds is 0.
+        data.update(status=RUNNING, finish_timestamp=None, msg=None)
+        return Response(status=202, body=data, lose=lose)
+
+    def _get_run(self, run_id: str) -> Response:
+        run = self._runs.get(run_id)
+        if run is None:
+            return error(404, "run not found")
+        return Response(status=200, body=run)
+
+    def _file_metadata(self, raw: str) -> Response:
+        """HEAD /v2/files/{path}: a file's length and mtime, 200 for a folder, else 404."""
+        found = self._paths.lookup(validate.decode_segment(raw))
+        if found is True:
+            return Response(status=200, content_type="application/json", content_length=0)
+        if found is False:
+            return Response(status=404, content_length=0)
+        return Response(
+            status=200,
+            content_type="application/octet-stream",
+            content_length=found.size,
+            headers=(("Last-Modified", email.utils.formatdate(found.mtime, usegmt=True)),),
+        )
