@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WATCHER_SRC = Path(os.environ.get("BENCH_WATCHER_SRC", str(ROOT)))
 BENCH = ROOT / "bench"
 PYTHON = sys.executable
+# The daemon under test runs on an interpreter with only the runtime dependencies, as a user
+# installs it (run_all.sh builds one): the dev venv's extras (rich, click, pygments) are loaded by
+# httpx and structlog when present and would add ~7 MB to every footprint figure.
+DAEMON_PYTHON = os.environ.get("BENCH_DAEMON_PYTHON", PYTHON)
 # Not a secret: the simulator on 127.0.0.1 accepts exactly this value.
 TOKEN = "bench-token-0123456789"
 TOKEN_ENV = "AIHUB_BENCH_TOKEN"
@@ -375,7 +379,16 @@ class DaemonProc:
         with self.log.open("ab") as out:
             self.started_at = time.monotonic()
             self.proc = spawn(
-                [PYTHON, "-m", "watcher", "run", "-c", str(self.config), "--log-format", "json"],
+                [
+                    DAEMON_PYTHON,
+                    "-m",
+                    "watcher",
+                    "run",
+                    "-c",
+                    str(self.config),
+                    "--log-format",
+                    "json",
+                ],
                 cwd=WATCHER_SRC,
                 env=env,
                 stdout=out,

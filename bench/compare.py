@@ -216,7 +216,8 @@ def render(res: dict[str, Any]) -> str:
         f" `settle_seconds: {W.SETTLE_S}`, inotify observer unless stated, JSON logs at info to"
         " a file. Baseline: `bench/baseline_inotify_curl.sh` (one curl per folder created or"
         " moved into the watched folder, same token, headers and body shape); `xargs -P"
-        f" {W.XARGS_P}` is the same script with `PARALLEL={W.XARGS_P}`.",
+        f" {W.XARGS_P}` is the same script with `PARALLEL={W.XARGS_P}`. The daemon runs on an"
+        " interpreter with only its runtime dependencies (`pip install .`), as a user's install.",
         "",
     ]
     lines += render_main_table(res)

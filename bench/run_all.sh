@@ -28,6 +28,15 @@ if [ ! -x "$(dirname "$python")/py-spy" ] && ! command -v py-spy >/dev/null 2>&1
     "$python" -m pip install -q py-spy >/dev/null 2>&1 || echo "py-spy unavailable: no profile section"
 fi
 
+# The daemon runs from a venv with the runtime dependencies only, as `pip install .` gives a user
+# (bench_lib.DAEMON_PYTHON); `python -m watcher` with cwd = the checkout still runs this code.
+runtime="$root/bench/out/runtime-venv"
+if [ ! -x "$runtime/bin/python" ]; then
+    python3 -m venv "$runtime"
+fi
+"$runtime/bin/pip" install -q "$root" >/dev/null 2>&1 || { echo "runtime venv: pip install failed" >&2; exit 2; }
+export BENCH_DAEMON_PYTHON="$runtime/bin/python"
+
 work=$(mktemp -d /tmp/aihub-bench.XXXXXX)
 export BENCH_PIDFILE="$work/pids"
 : >"$BENCH_PIDFILE"
