@@ -57,3 +57,11 @@ class LedgerError(WatcherError):
 
 class StartupError(WatcherError):
     """The daemon cannot start with this configuration (e.g. an unusable CA bundle)."""
+
+
+class AlreadyRunningError(StartupError):
+    """Another daemon holds the state directory's lock."""
+
+    def __init__(self, message: str, *, pid: int | None) -> None:
+        self.pid = pid
+        super().__init__(message)

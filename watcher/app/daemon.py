@@ -19,11 +19,18 @@ from pathlib import Path
 import structlog
 
 from watcher.app.hubclient import build_client
+from watcher.app.lock import StateDirLock
 from watcher.app.reload import Reloader
 from watcher.app.systemd import systemd_pings
 from watcher.config import Config, load_config
 from watcher.detect import Detector
-from watcher.errors import ConfigError, LedgerError, StartupError, TokenError
+from watcher.errors import (
+    AlreadyRunningError,
+    ConfigError,
+    LedgerError,
+    StartupError,
+    TokenError,
+)
 from watcher.hub.client import HubClient
 from watcher.ledger import Ledger
 from watcher.logs import LogFormat, configure_logging
@@ -90,8 +97,15 @@ class Daemon:
         self._stop = asyncio.Event()
         config = self._load_config()
         configure_logging(level=self.log_level or config.log_level, fmt=self.log_format)
-        for issue in config.warnings:
-            log.warning("config.warning", issue=str(issue))
+        lock = self._lock_state_dir(config)
+        try:
+            for issue in config.warnings:
+                log.warning("config.warning", issue=str(issue))
+            await self._serve_locked(config)
+        finally:
+            lock.release()
+
+    async def _serve_locked(self, config: Config) -> None:
         token = self._read_token(config)
         client = self._build_client(config, token)
         try:
@@ -106,6 +120,24 @@ class Daemon:
         finally:
             pipeline.close()
             ledger.close()
+
+    def _lock_state_dir(self, config: Config) -> StateDirLock:
+        lock = StateDirLock(config.state_dir)
+        try:
+            lock.acquire()
+        except AlreadyRunningError as exc:
+            log.error(
+                "daemon.already_running",
+                error=str(exc),
+                pid=exc.pid,
+                state_dir=str(config.state_dir),
+                hint="one daemon per state_dir; `status` and `retry` work beside it",
+            )
+            raise
+        except StartupError as exc:
+            log.error("daemon.lock_failed", error=str(exc), state_dir=str(config.state_dir))
+            raise
+        return lock
 
     def _load_config(self) -> Config:
         try:
