@@ -110,6 +110,10 @@ TERMINAL: Final = frozenset(
     }
 )
 
+# Terminal and nothing left to follow: a needs_review run can still be resumed by a person, so
+# its drop stays tracked and is never forgotten or archived by housekeeping.
+SETTLED: Final = TERMINAL - {DropState.NEEDS_REVIEW}
+
 # AI Hub run status -> drop state; any other status (RUNNING, PAUSED, ...) keeps `submitted`.
 RUN_STATUS_STATES: Final[Mapping[str, DropState]] = {
     "COMPLETE": DropState.COMPLETE,
@@ -144,6 +148,9 @@ class Drop:
     finished_at: float | None
     post_action_done: bool
     archived: bool = False
+    # Resolved when detected (None on rows from before schema 4): what post-run actions touch.
+    local_path: str | None = None
+    marker_path: str | None = None
 
     @property
     def terminal(self) -> bool:

@@ -93,11 +93,16 @@ def test_kill_9_mid_burst_then_restart_runs_each_drop_once(sim, dirs, tmp_path, 
 
 
 def test_503s_and_429_bursts_still_give_one_run_per_drop(sim, dirs, tmp_path, token):
-    """30% 503 and a rate limit: every drop retries until it has exactly one run."""
+    """30% 503 and a rate limit: every 503 is settled by listing, and each drop ends with
+    exactly one run."""
     sim.options.fail_rate = 0.3
     sim.options.rate_limit = 40
     config = write_config(
-        tmp_path / "c.yaml", hub_url=sim.url, watch=dirs["watch"], state_dir=dirs["state"]
+        tmp_path / "c.yaml",
+        hub_url=sim.url,
+        watch=dirs["watch"],
+        state_dir=dirs["state"],
+        hub={"timeout_seconds": 1},
     )
     daemon = start(config, token)
     names = [f"f-{i:02d}" for i in range(60)]
@@ -108,8 +113,9 @@ def test_503s_and_429_bursts_still_give_one_run_per_drop(sim, dirs, tmp_path, to
     assert_exactly_once(sim, names)
     statuses = {r.status for r in sim.requests if r.method == "POST"}
     assert {202, 503} <= statuses
-    retries = daemon.find("submit.retry")
-    assert retries and {503} <= {e["http_status"] for e in retries}
+    unknown = daemon.find("submit.ambiguous")
+    assert unknown and {503} <= {e["http_status"] for e in unknown}
+    assert daemon.find("reconcile.not_found")
 
 
 def test_lost_responses_are_reconciled_not_reposted(sim, dirs, tmp_path, token):
@@ -250,6 +256,7 @@ def test_status_and_retry_commands(sim, dirs, tmp_path, token):
         watch=dirs["watch"],
         state_dir=dirs["state"],
         rule={"max_attempts": 2},
+        hub={"timeout_seconds": 0.5},
     )
     daemon = start(config, token)
     make_drop(dirs["watch"], "one")
@@ -341,7 +348,7 @@ def test_removed_rule_with_pending_drops_does_not_crash_on_restart(sim, dirs, tm
     )
     daemon = start(config, token)
     make_drop(other, "orphan")
-    daemon.wait_for("submit.retry", drop="orphan")
+    daemon.wait_for("submit.ambiguous", drop="orphan")
     assert daemon.stop() == 0
     write_config(config, hub_url=sim.url, watch=dirs["watch"], state_dir=dirs["state"])
     sim.options.fail_rate = 0.0
@@ -352,6 +359,7 @@ def test_removed_rule_with_pending_drops_does_not_crash_on_restart(sim, dirs, tm
     wait_runs(sim, {input_dir("fine")})
     assert daemon.stop() == 0
     assert ledger_states(config)["orphan"] == "failed"
+    assert "no longer in the config" in daemon.find("submit.gave_up", drop="orphan")[0]["error"]
     assert sim.runs and all(r["deployment_id"] != "dep-2" for r in sim.runs)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +102,44 @@ def test_the_token_is_masked_even_in_a_drop_name(sim, tmp_path, token):
     output = daemon.output()
     assert "scan-***" in output
     assert token not in output
+
+
+def test_a_folder_name_that_is_not_utf8_costs_no_other_drop(sim, tmp_path, token):
+    """bad-\\xff\\xfe renamed in beside three good drops: the good ones run, the bad one is
+    `rejected` with one error line naming it, and `status` shows why, across a restart."""
+    watch = tmp_path / "w"
+    watch.mkdir()
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=tmp_path / "s"
+    )
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    bad = os.path.join(os.fsencode(staging), b"bad-\xff\xfe")
+    os.mkdir(bad)
+    with open(os.path.join(bad, b"page.pdf"), "wb") as f:
+        f.write(b"%PDF")
+    os.rename(bad, os.path.join(os.fsencode(watch), b"bad-\xff\xfe"))
+    good = ["good-1", "good-2", "good-3"]
+    for name in good:
+        make_drop(watch, name)
+    wait_runs(sim, {input_dir(n) for n in good})
+    (error,) = daemon.wait_for("drop.rejected")
+    assert error["drop"] == "bad-\\xff\\xfe" and "not valid UTF-8" in error["error"]
+    assert daemon.stop() == 0
+    again = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    again.wait_ready()
+    make_drop(watch, "after-restart")
+    wait_runs(sim, {input_dir("after-restart")})
+    assert again.stop() == 0
+    assert not again.find("drop.rejected")  # known from the ledger: no second error line
+    assert len(sim.runs) == 4
+    status = subprocess.run(
+        [sys.executable, "-m", "watcher", "status", "--state", "rejected", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "bad-\\xff\\xfe" in status.stdout and "not valid UTF-8" in status.stdout

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from watcher.fs.batches import move_into_batch, recover_batch
-from watcher.fs.names import BATCH_TEMP_PREFIX
 from watcher.fs.scan import list_root
+from watcher.names import BATCH_TEMP_PREFIX
 
 
 def names(attempt: int) -> str:

@@ -99,3 +99,28 @@ def test_sighup_applies_a_changed_rule_to_drops_not_yet_submitted(sim, tmp_path:
     wait_runs(sim, {"acme/New/fs/Instabase Drive/in/after"})
     assert daemon.stop() == 0
     assert len(sim.runs) == 2
+
+
+def test_a_reload_applies_a_new_log_level(sim, tmp_path: Path, token: str):
+    """log_level: debug in a reloaded config turns debug lines on, without a restart."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=tmp_path / "s"
+    )
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    make_drop(watch, "before")
+    daemon.wait_for("run.submitted", drop="before")
+    assert not daemon.find("drop.detected", drop="before")
+    data = yaml.safe_load(config.read_text())
+    data["log_level"] = "debug"
+    tmp = config.with_name("c.yaml.tmp")
+    tmp.write_text(yaml.safe_dump(data))
+    tmp.replace(config)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("config.reloaded")
+    make_drop(watch, "after")
+    (line,) = daemon.wait_for("drop.detected", drop="after")
+    assert line["level"] == "debug"
+    assert daemon.stop() == 0

@@ -79,7 +79,9 @@ class Rig:
 
     # --- drops --------------------------------------------------------------------------
 
-    def make_drop(self, name: str, files: dict[str, bytes] | None = None) -> ReadyDrop:
+    def make_drop(
+        self, name: str, files: dict[str, bytes] | None = None, *, marker: Path | None = None
+    ) -> ReadyDrop:
         """Write a drop folder under `watch` and return it as the detector would hand it over."""
         folder = self.watch / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ class Rig:
             st = os.stat(path)
             entries.append(FileEntry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns))
         scan = Scan(drop=name, files=tuple(entries), in_progress=())
-        return ReadyDrop(rule="main", drop=name, scan=scan, marker=None, detected_at=time.time())
+        return ReadyDrop(rule="main", drop=name, scan=scan, marker=marker, detected_at=time.time())
 
     def drop(self, name: str) -> Drop:
         assert self.ledger is not None

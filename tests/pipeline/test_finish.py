@@ -8,6 +8,7 @@ import shutil
 from structlog.testing import capture_logs
 
 from tests.pipeline.conftest import DEPLOYMENT, Rig, run, running, until
+from watcher.config import parse_config
 from watcher.model import Drop, DropState
 
 
@@ -94,19 +95,112 @@ def test_interrupted_post_run_actions_are_finished_at_startup(rig: Rig):
     run(scenario)
 
 
-def test_a_failed_action_is_logged_and_the_drop_left_in_place(rig: Rig):
-    """The target cannot be created: post_action.failed at error level; the folder stays."""
+def test_a_failed_action_is_retried_with_back_off_until_it_works(rig: Rig):
+    """The target cannot be created: post_action.failed, the folder stays, and the action is
+    tried again with back-off; once the obstacle is gone it completes without a restart."""
     blocker = rig.tmp / "not-a-dir"
     blocker.write_text("a file where the target folder should be")
     rig.rule = {"on_complete": f"move:{blocker}/done"}
+    rig.pipeline_kw = {"post_action_retry_s": 0.05}
 
     async def scenario() -> None:
         p = rig.build()
         d = _ended(rig, "b1")
         with capture_logs() as logs:
+            async with running(p.finisher.run()):
+                await p.finisher.post_run(d)
+                assert (rig.watch / "b1").exists()
+                assert not rig.ledger.all_drops()[0].post_action_done
+                await until(lambda: sum(e["event"] == "post_action.failed" for e in logs) >= 2)
+                blocker.unlink()
+                await until((blocker / "done" / "b1" / "page-1.pdf").exists)
+        failures = [e for e in logs if e["event"] == "post_action.failed"]
+        assert failures[0]["log_level"] == "error" and failures[0]["attempt"] == 1
+        assert failures[1]["attempt"] == 2
+        assert failures[1]["retry_in_s"] >= 0.025
+        (done,) = [e for e in logs if e["event"] == "post_action.done"]
+        assert done["attempt"] > 2 and not done["already_done"]
+
+    run(scenario)
+
+
+def test_a_move_that_happened_before_a_crash_is_not_a_failure(rig: Rig):
+    """The folder was moved but the crash came before the ledger knew: done, not failed."""
+    done_dir = rig.tmp / "done"
+    rig.rule = {"on_complete": f"move:{done_dir}"}
+
+    async def scenario() -> None:
+        p = rig.build()
+        _ended(rig, "b1")
+        done_dir.mkdir()
+        (rig.watch / "b1").rename(done_dir / "b1")  # what the action did before the crash
+        with capture_logs() as logs:
+            await p.finisher.finish_interrupted()
+        assert [e["event"] for e in logs] == ["post_action.done"]
+        assert logs[0]["already_done"] and logs[0]["target"] == str(done_dir / "b1")
+        assert rig.ledger.find_active("main", "b1") is None
+
+    run(scenario)
+
+
+def test_a_name_clash_gets_a_suffix_never_a_merge(rig: Rig):
+    """Earlier drops of the same name in the target: the new one gets -<drop id>, then -2."""
+    done_dir = rig.tmp / "done"
+    rig.rule = {"on_complete": f"move:{done_dir}"}
+
+    async def scenario() -> None:
+        p = rig.build()
+        d = _ended(rig, "b1")
+        for name in ("b1", f"b1-{d.id}"):
+            (done_dir / name).mkdir(parents=True)
+            (done_dir / name / "older.pdf").write_text("an earlier drop")
+        await p.finisher.post_run(d)
+        target = done_dir / f"b1-{d.id}-2"
+        assert sorted(x.name for x in target.iterdir()) == ["page-1.pdf"]
+        for name in ("b1", f"b1-{d.id}"):
+            assert sorted(x.name for x in (done_dir / name).iterdir()) == ["older.pdf"]
+
+    run(scenario)
+
+
+def test_delete_of_a_folder_already_gone_is_done(rig: Rig):
+    """on_complete: delete after the folder vanished (crash mid-action): done, not failed."""
+    rig.rule = {"on_complete": "delete"}
+
+    async def scenario() -> None:
+        p = rig.build()
+        d = _ended(rig, "b1")
+        shutil.rmtree(rig.watch / "b1")
+        with capture_logs() as logs:
             await p.finisher.post_run(d)
-        assert (rig.watch / "b1").exists()
-        assert [(e["event"], e["log_level"]) for e in logs] == [("post_action.failed", "error")]
+        assert [(e["event"], e["already_done"]) for e in logs] == [("post_action.done", True)]
+
+    run(scenario)
+
+
+def test_actions_use_the_path_recorded_at_detection_not_the_rule_now(rig: Rig):
+    """A reload moves `watch`; delete still removes the drop that ran, not a same-named folder
+    in the new watch folder."""
+    rig.rule = {"on_complete": "delete"}
+
+    async def scenario() -> None:
+        p = rig.build()
+        await p.on_ready(rig.make_drop("b1"))
+        await asyncio.sleep(0)
+        new_watch = rig.tmp / "new-watch"
+        (new_watch / "b1").mkdir(parents=True)
+        (new_watch / "b1" / "unsubmitted.pdf").write_text("not run yet")
+        text = rig.config_text().replace(str(rig.watch), str(new_watch))
+        p.update_config(parse_config(text, path=rig.tmp / "c.yaml", env={"AIHUB_TEST_TOKEN": "t"}))
+        led = rig.ledger
+        d = rig.drop("b1")
+        assert d.local_path == str(rig.watch / "b1")
+        led.begin_submit(d.id, now=1.0)
+        led.mark_submitted(d.id, run_id="r", run_status="RUNNING", response="{}", now=2.0)
+        ended = led.set_run_status(d.id, run_status="COMPLETE", response="{}", now=3.0)
+        await p.finisher.post_run(ended)
+        assert not (rig.watch / "b1").exists()
+        assert (new_watch / "b1" / "unsubmitted.pdf").exists()
 
     run(scenario)
 
@@ -154,5 +248,29 @@ def test_housekeeping_runs_on_its_interval(rig: Rig):
         shutil.rmtree(rig.watch / "b1")
         async with running(p.housekeeper.run()):
             await until(lambda: rig.ledger.find_active("main", "b1") is None, what="forgotten")
+
+    run(scenario)
+
+
+def test_a_drop_waiting_for_review_is_not_forgotten_while_its_run_can_resume(rig: Rig):
+    """needs_review, folder gone: housekeeping keeps it; when the run ends it is recorded."""
+    rig.sim.options.run_seconds = 3600
+    rig.pipeline_kw = {"track_min_s": 0.05, "track_max_s": 0.2}
+
+    async def scenario() -> None:
+        p = rig.build()
+        await p.on_ready(rig.make_drop("b1"))
+        await asyncio.sleep(0)
+        async with running(p.submitter.run(), p.tracker.run()):
+            await until(lambda: rig.sim.runs, what="the run")
+            run_id = rig.sim.runs[0]["id"]
+            rig.sim.set_run_status(run_id, "STOPPED_AT_CHECKPOINT")
+            await until(lambda: rig.drop("b1").state is DropState.NEEDS_REVIEW)
+            shutil.rmtree(rig.watch / "b1")
+            for _ in range(3):
+                await p.housekeeper.one_round()
+            assert rig.drop("b1").state is DropState.NEEDS_REVIEW
+            rig.sim.set_run_status(run_id, "COMPLETE")
+            await until(lambda: rig.drop("b1").state is DropState.COMPLETE)
 
     run(scenario)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from structlog.testing import capture_logs
 
 from tests.pipeline.conftest import Rig, run
-from watcher.model import DropState
+from watcher.model import DropState, ReadyDrop
 
 
 def test_a_ready_drop_is_recorded_once_with_its_input_dir(rig: Rig):
@@ -115,3 +116,58 @@ def _finish(rig: Rig, name: str) -> str:
     led.mark_submitted(d.id, run_id="r-1", run_status="RUNNING", response="{}", now=2.0)
     led.set_run_status(d.id, run_status="COMPLETE", response="{}", now=3.0)
     return d.id
+
+
+def test_a_folder_name_that_is_not_utf8_is_rejected_and_the_others_run(rig: Rig):
+    """bad-\\xff\\xfe beside three good drops: the good ones are recorded, the bad one is
+    `rejected` once, under its escaped name, with the reason."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        raw = os.fsdecode(b"bad-\xff\xfe")
+        (rig.watch / raw).mkdir()
+        drops = [rig.make_drop(n) for n in ("good-1", "good-2")]
+        bad = ReadyDrop(rule="main", drop=raw, scan=drops[0].scan, marker=None, detected_at=0)
+        drops += [bad, rig.make_drop("good-3")]
+        with capture_logs() as logs:
+            for ready in drops:
+                await p.on_ready(ready)
+            await asyncio.sleep(0)
+            await p.on_ready(bad)  # seen again (a rescan, or after a restart): no new error
+            await asyncio.sleep(0)
+        states = {d.drop: d.state for d in rig.ledger.all_drops()}
+        assert states == {
+            "good-1": DropState.READY,
+            "good-2": DropState.READY,
+            "good-3": DropState.READY,
+            "bad-\\xff\\xfe": DropState.REJECTED,
+        }
+        (error,) = [e for e in logs if e["log_level"] == "error"]
+        assert error["event"] == "drop.rejected" and error["drop"] == "bad-\\xff\\xfe"
+        assert "not valid UTF-8" in (rig.ledger.find_active("main", "bad-\\xff\\xfe").last_error)
+
+    run(scenario)
+
+
+def test_an_unexpected_error_on_one_drop_does_not_block_the_batch(rig: Rig, monkeypatch):
+    """A drop whose row cannot be written is logged and retried later; the rest are recorded."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        real = rig.ledger.record_ready
+
+        def flaky(**kw):
+            if kw["drop"] == "cursed":
+                raise RuntimeError("disk says no")
+            return real(**kw)
+
+        monkeypatch.setattr(rig.ledger, "record_ready", flaky)
+        with capture_logs() as logs:
+            for name in ("a", "cursed", "b"):
+                await p.on_ready(rig.make_drop(name))
+            await asyncio.sleep(0)
+        assert {d.drop for d in rig.ledger.all_drops()} == {"a", "b"}
+        assert not p.is_known("main", "cursed")  # so the next scan hands it over again
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["drop.record_failed"]
+
+    run(scenario)

@@ -8,6 +8,7 @@ from structlog.testing import capture_logs
 
 from tests.pipeline.conftest import DEPLOYMENT, Rig, run
 from watcher.model import Drop, DropState
+from watcher.pipeline.state import Unsettled
 from watcher.pipeline.tags import drop_tag
 
 
@@ -35,7 +36,7 @@ def _post(rig: Rig, name: str, *, tags: list[str]) -> str:
 async def _reconcile(rig: Rig, *drops: Drop) -> None:
     p = rig.pipeline
     for d in drops:
-        p.state.needs_reconcile[d.id] = 0.0
+        p.state.needs_reconcile[d.id] = Unsettled(0.0, "HTTP 502: bad gateway")
     await p.reconciler.run_due()
 
 
@@ -134,7 +135,7 @@ def test_a_failed_listing_keeps_the_drop_submitting_and_tries_later(rig: Rig):
         with capture_logs() as logs:
             await _reconcile(rig, d)
         assert rig.drop("b1").state is DropState.SUBMITTING
-        assert p.state.needs_reconcile[d.id] > time.monotonic()
+        assert p.state.needs_reconcile[d.id].due_mono > time.monotonic()
         failed = next(e for e in logs if e["event"] == "reconcile.failed")
         assert failed["drops"] == 1 and failed["deployment_id"] == DEPLOYMENT
         # A 401 on the listing pauses the hub like one on a POST.

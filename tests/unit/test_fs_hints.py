@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from watcher.fs.hints import hint_for_path
-from watcher.fs.names import BATCH_TEMP_PREFIX
+from watcher.names import BATCH_TEMP_PREFIX
 
 ROOT = "/srv/in"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.fs.names import IN_PROGRESS_PATTERNS, is_hidden, is_in_progress
+from watcher.names import IN_PROGRESS_PATTERNS, is_hidden, is_in_progress
 
 
 @pytest.mark.parametrize(

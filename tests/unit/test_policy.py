@@ -58,8 +58,11 @@ NOT_A_RUN = HubResponseError("response is not a run", **WHERE)
         (AMBIGUOUS, 1, 0, Reconcile()),
         (AMBIGUOUS, 9, 9, Reconcile()),
         (NOT_A_RUN, 1, 0, Reconcile()),
-        # Retryable until max_attempts (5 here), then given up.
-        (SERVER, 5, 0, GiveUp("5 attempts failed, last: " + str(SERVER))),
+        # A 5xx is no proof that nothing was created (a gateway may answer after AI Hub made
+        # the run): list by tag first, on any attempt. It says the hub is unwell.
+        (SERVER, 1, 0, Reconcile(unwell=True)),
+        (SERVER, 5, 0, Reconcile(unwell=True)),
+        # Never sent: retryable until max_attempts (5 here), then given up.
         (TRANSPORT, 5, 0, GiveUp("5 attempts failed, last: " + str(TRANSPORT))),
     ],
 )
@@ -70,25 +73,32 @@ def test_each_failure_maps_to_one_action(
     assert next_step(exc, attempt=attempt, max_attempts=5, unwell_in_row=unwell_in_row) == expected
 
 
-@pytest.mark.parametrize("exc", [SERVER, TRANSPORT])
-def test_retryable_failures_back_off_exponentially(exc: HubError):
-    """5xx and transport failures retry with jittered exponential back-off, capped."""
+def test_requests_never_sent_back_off_exponentially():
+    """Transport failures (nothing reached the server) retry with jittered, capped back-off."""
     rng = random.Random(1)
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0)]:
-        step = next_step(exc, attempt=attempt, max_attempts=9, rng=rng)
+        step = next_step(TRANSPORT, attempt=attempt, max_attempts=9, rng=rng)
         assert isinstance(step, Retry)
         assert 0.5 <= step.delay_s <= ceiling
 
 
-@pytest.mark.parametrize("exc", [SERVER, TRANSPORT])
-def test_an_outage_backs_off_hub_wide_instead_of_burning_attempts(exc: HubError):
+def test_an_outage_backs_off_hub_wide_instead_of_burning_attempts():
     """The OUTAGE_AFTER-th unwell failure in a row is an outage, even on a drop's last attempt."""
-    below = next_step(exc, attempt=1, max_attempts=5, unwell_in_row=OUTAGE_AFTER - 2)
+    below = next_step(TRANSPORT, attempt=1, max_attempts=5, unwell_in_row=OUTAGE_AFTER - 2)
     assert isinstance(below, Retry)
-    at = next_step(exc, attempt=5, max_attempts=5, unwell_in_row=OUTAGE_AFTER - 1)
+    at = next_step(TRANSPORT, attempt=5, max_attempts=5, unwell_in_row=OUTAGE_AFTER - 1)
     assert isinstance(at, OutageBackoff) and 1.0 <= at.delay_s <= 2.0
-    deeper = next_step(exc, attempt=5, max_attempts=5, unwell_in_row=OUTAGE_AFTER + 6)
+    deeper = next_step(TRANSPORT, attempt=5, max_attempts=5, unwell_in_row=OUTAGE_AFTER + 6)
     assert isinstance(deeper, OutageBackoff) and deeper.delay_s <= 300
+
+
+def test_a_5xx_in_an_outage_is_still_reconciled_and_holds_the_hub():
+    """In an outage a 5xx still settles by listing (its run may exist), and holds everyone."""
+    below = next_step(SERVER, attempt=1, max_attempts=5, unwell_in_row=OUTAGE_AFTER - 2)
+    assert below == Reconcile(unwell=True)
+    at = next_step(SERVER, attempt=5, max_attempts=5, unwell_in_row=OUTAGE_AFTER - 1)
+    assert isinstance(at, Reconcile) and at.unwell
+    assert at.hold_s is not None and 1.0 <= at.hold_s <= 2.0
 
 
 def test_a_429_without_retry_after_still_holds():
@@ -100,6 +110,7 @@ def test_a_429_without_retry_after_still_holds():
 def test_only_hub_failures_count_toward_an_outage():
     """`unwell` marks the steps that say the hub is down; the others leave the streak alone."""
     assert Retry(1).unwell and OutageBackoff(1).unwell and GiveUp("x").unwell
+    assert Reconcile(unwell=True).unwell
     assert not (HoldAll(1).unwell or Reconcile().unwell or PauseHub().unwell)
     assert not Reject("x").unwell
 
@@ -160,10 +171,10 @@ def test_next_step_for_each_client_error():
     held = step(limited_date)
     assert isinstance(held, HoldAll) and 50 <= held.delay_s <= 60
     assert isinstance(step(limited_bare), HoldAll)
-    for err in (server, transport):
-        retry = step(err, 3, rng=rng)
-        assert isinstance(retry, Retry) and 0.5 <= retry.delay_s <= 4.0, err
-        assert isinstance(step(err, 5), GiveUp), err
+    assert step(server, 3) == Reconcile(unwell=True)
+    retry = step(transport, 3, rng=rng)
+    assert isinstance(retry, Retry) and 0.5 <= retry.delay_s <= 4.0
+    assert isinstance(step(transport, 5), GiveUp)
     # Throttling, auth, rejection and ambiguity are not counted against max_attempts.
     assert step(limited, 9) == HoldAll(7.0)
     assert step(auth, 9) == PauseHub()

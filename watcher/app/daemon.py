@@ -139,6 +139,9 @@ class Daemon:
             raise
         return lock
 
+    def _set_log_level(self, level: str) -> None:
+        configure_logging(level=level, fmt=self.log_format)
+
     def _load_config(self) -> Config:
         try:
             return load_config(self.config_path)
@@ -174,6 +177,7 @@ class Daemon:
             pipeline=pipeline,
             detector=detector,
             notifier=self._notifier,
+            apply_log_level=None if self.log_level else self._set_log_level,
         )
         self._install_signal_handlers(reloader.requested)
         log.info(

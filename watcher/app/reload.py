@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -60,6 +61,7 @@ class Reloader:
         pipeline: Pipeline,
         detector: Detector,
         notifier: Notifier,
+        apply_log_level: Callable[[str], None] | None = None,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -68,6 +70,8 @@ class Reloader:
         self._pipeline = pipeline
         self._detector = detector
         self._notifier = notifier
+        # None when --log-level (or $AIHUB_WATCHER_LOG_LEVEL) overrides the config's log_level.
+        self._apply_log_level = apply_log_level
         self._lock = asyncio.Lock()
         self.requested = asyncio.Event()
 
@@ -110,6 +114,8 @@ class Reloader:
             self._pipeline.replace_client(fresh)
         self._pipeline.update_config(new)
         self._detector.update_rules(new.rules)
+        if new.log_level != old.log_level and self._apply_log_level is not None:
+            self._apply_log_level(new.log_level)
         log.info(
             "config.reloaded",
             reason=reason,

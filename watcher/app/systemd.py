@@ -9,8 +9,13 @@ import asyncio
 import time
 from collections.abc import Mapping
 
+import structlog
+
 from watcher.pipeline import Pipeline
+from watcher.pipeline.state import BEAT_S
 from watcher.sdnotify import Notifier
+
+log = structlog.get_logger("watcher.daemon")
 
 STATUS_EVERY_S = 5.0
 STATUS_ORDER = (
@@ -31,14 +36,23 @@ def counts_text(counts: Mapping[str, int]) -> str:
 
 
 async def systemd_pings(notifier: Notifier, pipeline: Pipeline) -> None:
-    """STATUS= with live counters every few seconds; WATCHDOG=1 at half the configured interval."""
+    """STATUS= with live counters every few seconds; WATCHDOG=1 at half the configured interval,
+    but only while the pipeline's loops are alive, so a stuck loop trips WatchdogSec and systemd
+    restarts the service (a hub paused on a bad token is alive: its loops keep beating)."""
     interval = notifier.watchdog_interval_s
     period = min(interval, STATUS_EVERY_S) if interval else STATUS_EVERY_S
     last_status = ""
     last_status_at = 0.0
+    stuck_logged = False
     while True:
         if interval:
-            notifier.watchdog()
+            stuck = pipeline.stale_loops(max(interval * 1.5, 3 * BEAT_S))
+            if not stuck:
+                notifier.watchdog()
+                stuck_logged = False
+            elif not stuck_logged:
+                stuck_logged = True
+                log.critical("daemon.stuck", loops=stuck, hint="no WATCHDOG=1 until they recover")
         now = time.monotonic()
         if notifier.enabled and now - last_status_at >= STATUS_EVERY_S:
             text = counts_text(pipeline.counts())

@@ -24,7 +24,12 @@ from watcher.config.keys import (
 )
 from watcher.config.model import Config, HubConfig, Rule
 from watcher.config.parser import load_config, parse_config
-from watcher.config.paths import clean_drop, input_dir_for, output_dir_for
+from watcher.config.paths import (
+    clean_drop,
+    input_dir_for,
+    output_dir_for,
+    rendered_name_problem,
+)
 from watcher.config.schema import json_schema
 from watcher.config.templates import (
     DEFAULT_DATE_FORMAT,
@@ -70,6 +75,7 @@ __all__ = [
     "parse_template",
     "read_token",
     "render_template",
+    "rendered_name_problem",
     "summary_table",
     "template_errors",
     "token_path",

@@ -20,6 +20,7 @@ import yaml
 from watcher.config.env import ENV_NAME_RE
 from watcher.config.templates import render_sample, template_errors
 from watcher.errors import Severity
+from watcher.names import is_in_progress
 
 __all__ = [
     "INVALID",
@@ -185,7 +186,7 @@ def check_remote_dir(value: str, at: At) -> Any:
 
 
 def check_deployment_id(value: str, at: At) -> Any:
-    if not _DEPLOYMENT_ID_RE.match(value):
+    if not _DEPLOYMENT_ID_RE.match(value) or value in (".", ".."):
         return at.error(
             "is not a valid deployment ID (copy it from the deployment's URL in AI Hub,"
             " e.g. 01902d6f-bb35-74cb-bd27-c09b38bbf20a)"
@@ -226,6 +227,11 @@ def check_batch_name(value: str, at: At) -> Any:
     if not sample.strip() or "/" in sample or sample in (".", ".."):
         return at.error(
             f"must render to a single folder name, without '/' (renders like {sample!r})"
+        )
+    if is_in_progress(sample):
+        return at.error(
+            f"renders like {sample!r}, a name that looks still being written: "
+            "the batch would never be submitted"
         )
     return value
 

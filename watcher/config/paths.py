@@ -1,6 +1,6 @@
 """The AI Hub paths of a drop: its `input_dir`, and its rendered `output_dir`.
 
-Core: imports only the stdlib and this package.
+Core: imports only the stdlib, this package and `watcher.names`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from datetime import datetime
 
 from watcher.config.model import Rule
 from watcher.config.templates import render_template
+from watcher.names import is_in_progress
 
-__all__ = ["clean_drop", "input_dir_for", "output_dir_for"]
+__all__ = ["clean_drop", "input_dir_for", "output_dir_for", "rendered_name_problem"]
 
 
 def clean_drop(drop: str) -> str:
@@ -56,4 +57,26 @@ def output_dir_for(rule: Rule, drop: str, *, now: datetime) -> str | None:
         deployment_id=rule.deployment_id,
         now=now,
     )
-    return "/".join(s for s in rendered.split("/") if s)
+    path = "/".join(s for s in rendered.split("/") if s)
+    for segment in path.split("/"):
+        problem = rendered_name_problem(segment)
+        if problem is not None:
+            raise ValueError(f"output_dir {rule.output_dir!r} renders to {path!r}: {problem}")
+    return path
+
+
+def rendered_name_problem(name: str) -> str | None:
+    """Why a rendered path segment or folder name is unusable, or None.
+
+    Templates are checked with sample values by `check`; this is the check at use, with the
+    real values (`{drop:.2}` can render "..", `{seq}.tmp` looks like a file still written).
+    """
+    if not name.strip():
+        return "it renders empty"
+    if name in (".", ".."):
+        return f"{name!r} is not a folder name"
+    if "\0" in name:
+        return "it contains a NUL character"
+    if is_in_progress(name):
+        return f"{name!r} looks like a file still being written"
+    return None

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 
-from watcher.config import Rule, render_template
+from watcher.config import Rule, render_template, rendered_name_problem
 from watcher.detect import timing
 from watcher.detect.state import RuleState, log
 from watcher.fs.batches import Batch, move_into_batch, recover_batch
@@ -93,7 +93,6 @@ class FileBatches:
             state.spawn(state.hand_over(batch.scan, marker=None, reason="batch"))
 
     def _register(self, batch: Batch) -> None:
-        self._state.accepted.add(batch.name)
         log.info(
             "batch.created",
             rule=self._state.rule.name,
@@ -119,7 +118,6 @@ class FileBatches:
                 continue
             if name is not None:
                 log.info("batch.recovered", rule=rule.name, drop=name, temp=orphan)
-                state.accepted.add(name)
                 recovered.append(name)
         return recovered
 
@@ -137,7 +135,21 @@ def batch_name(rule: Rule, seq: int, now: datetime, attempt: int) -> str:
         )
     except ValueError:
         base = ""
-    if not base or "/" in base or base.startswith(".") or "\0" in base:
-        # Config validation rejects such templates; never create a hidden or nested folder.
-        base = f"batch-{now:%Y%m%d-%H%M%S}-{seq}"
+    problem = rendered_name_problem(base)
+    if problem is None and ("/" in base or base.startswith(".")):
+        problem = "a batch folder name must not contain '/' or start with '.'"
+    if problem is not None:
+        # `check` catches most such templates with sample values; this is the real value.
+        # Never create a hidden, nested or in-progress-looking folder: its files would never
+        # be submitted. Use a safe name and say so.
+        fallback = f"batch-{now:%Y%m%d-%H%M%S}-{seq}"
+        log.error(
+            "batch.name_invalid",
+            rule=rule.name,
+            batch_name=rule.batch_name,
+            rendered=base,
+            error=problem,
+            using=fallback,
+        )
+        base = fallback
     return base if attempt == 0 else f"{base}-{attempt + 1}"

@@ -258,7 +258,6 @@ class FolderDrops:
         state = self._state
         del self.pending[p.name]
         was_done = state.done.pop(p.name, _MISSING) is not _MISSING
-        state.accepted.discard(p.name)
         self.unreadable.discard(p.name)
         self.skipped_logged.discard(p.name)
         if p.seen and not was_done:

@@ -35,7 +35,6 @@ class RootView:
         for gone in [n for n in state.done if n not in dirs]:
             del state.done[gone]  # moved away or deleted after its run: a same-named folder is new
         self._folders.prune(dirs)
-        state.accepted.intersection_update(dirs)
         if state.files_mode:
             candidates = await self._batch_candidates(listing, attach=attach)
         else:
@@ -49,21 +48,15 @@ class RootView:
         return new
 
     async def _batch_candidates(self, listing: RootListing, *, attach: bool) -> list[str]:
-        """Files mode: only our batches are drops (and, at attach, whatever is already here)."""
-        state = self._state
-        dirs = listing.dirs
+        """Files mode: loose files become batches, and every folder is a drop, ours or not, at
+        startup and at runtime alike (a folder dropped whole is never silently skipped, and a
+        batch a crash left unsubmitted is found again; the ledger knows what was submitted)."""
         recovered: list[str] = []
         if attach:
             recovered = await self._batches.recover_orphans(listing)
-            # Folders already here at startup are drops too: a crash between moving a batch
-            # and submitting it must not lose it (the ledger knows which were submitted).
-            state.accepted.update(dirs)
         # Recovered batches were renamed after the listing was taken, and possibly before
         # the observer watched the root: take them from here, not from an event.
-        candidates = [n for n in dirs if n in state.accepted] + recovered
-        quiet = [n for n in dirs if n not in state.accepted]
-        self._log_once(quiet, "watch.folder_ignored", "files mode: only batches are drops")
-        return candidates
+        return [*listing.dirs, *recovered]
 
     def _folder_candidates(self, listing: RootListing, *, polling: bool) -> list[str]:
         """Folder mode: every folder is a drop; a ready marker beside one pokes it."""

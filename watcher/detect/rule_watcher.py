@@ -19,9 +19,9 @@ from watcher.detect.roots import RootView
 from watcher.detect.state import Emit, IsKnown, RuleState, log
 from watcher.fs.hints import Bridge, HintKind
 from watcher.fs.inotify import is_watch_limit
-from watcher.fs.names import is_in_progress
 from watcher.fs.observers import OBSERVERS, FsWatch, PollingWatch
 from watcher.fs.scan import identity_or_none, list_root_checked, root_identity
+from watcher.names import is_in_progress
 
 
 class _RootGone(Exception):
@@ -237,7 +237,8 @@ class RuleWatcher:
                 self.wake.clear()
                 timeout = max(0.0, min(next_full, next_poll, next_check) - loop.time())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self.wake.wait()
             flags, self.flags = self.flags, set()
             now = loop.time()
             if "gone" in flags:
@@ -276,8 +277,6 @@ class RuleWatcher:
         if kind == "drop":
             if is_in_progress(name, self.rule.ignore):
                 return
-            if state.files_mode and name not in state.accepted:
-                return  # not one of our batches (nor there at startup): not a drop
             self.folders.poke(name, delay=timing.DEBOUNCE_S, event_at=state.loop.time())
         elif kind == "root":
             self.batches.arm(debounce=True)

@@ -39,13 +39,11 @@ class RuleState:
         # Drops emitted (fingerprint) or known to the ledger at startup (None): not deep-scanned
         # on rescans; an event makes them re-checked, and re-emitted only if they changed.
         self.done: dict[str, str | None] = {}
-        self.accepted: set[str] = set()  # files mode: sub-folders that are drops
         self.closed = False
         self.tasks: set[asyncio.Task[None]] = set()  # cancelled and awaited when the rule stops
 
     def forget(self, drop: str) -> None:
         self.done.pop(drop, None)
-        self.accepted.discard(drop)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self.loop.create_task(coro)

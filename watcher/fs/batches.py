@@ -1,7 +1,7 @@
 """Files-mode batch folders: settled loose files moved into a new folder; a crash's leftovers.
 
 Blocking I/O: callers run these off the event loop. Imports only `watcher.model` and its own
-package; the batch temp prefix comes from `watcher.fs.names`, its one home.
+package; the batch temp prefix comes from `watcher.names`, its one home.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from watcher.fs.names import BATCH_TEMP_PREFIX
 from watcher.fs.scan import scan_drop
 from watcher.model import Scan
+from watcher.names import BATCH_TEMP_PREFIX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

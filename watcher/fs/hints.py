@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
-from watcher.fs.names import BATCH_TEMP_PREFIX, is_hidden, is_in_progress
+from watcher.names import BATCH_TEMP_PREFIX, is_hidden, is_in_progress
 
 # Hints delivered to the loop, as (kind, name):
 #   drop      name = a top-level folder that may have changed (or appeared, or vanished)

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from watcher.fs.groups import LooseFile
-from watcher.fs.names import BATCH_TEMP_PREFIX, is_hidden, is_in_progress
 from watcher.model import FileEntry, Scan
+from watcher.names import BATCH_TEMP_PREFIX, is_hidden, is_in_progress
 
 # One drop's scan from a worker thread: (scan or None when gone, marker present), or its error.
 ScanResult = tuple[Scan | None, bool] | Exception

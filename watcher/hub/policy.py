@@ -1,7 +1,10 @@
 """The one error policy: what to do after a POST that starts a run failed.
 
-Pure: no I/O, no clock. Imports only `watcher.hub.errors`. Nothing else in the package inspects
-HTTP statuses or error classes to decide what happens next: the submitter acts on the answer.
+A POST whose outcome is unknown (any 5xx, a read timeout, a reset after sending, a 2xx that is
+not a run) is settled by listing runs by tag before it is ever sent again. Only answers that
+prove nothing was created skip the listing: never sent (connection refused), 429, 401/403, other
+4xx. Pure: no I/O, no clock. Imports only `watcher.hub.errors`; nothing else in the package
+inspects statuses or error classes to decide what happens next.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from watcher.hub.errors import (
     HubRateLimitedError,
     HubRejectedError,
     HubResponseError,
+    HubServerError,
 )
 
 # After this many failures in a row that say "the hub is unwell" (5xx, transport), across all
@@ -53,9 +57,14 @@ class OutageBackoff:
 
 @dataclass(frozen=True, slots=True)
 class Reconcile:
-    """The POST may have created the run: list runs by tag before posting again."""
+    """The POST may have created the run: list runs by tag before posting again.
 
-    unwell: ClassVar[bool] = False
+    `unwell`: the answer said the hub is unwell (5xx). `hold_s`: the hub looks down (an outage),
+    so also hold every submission that long.
+    """
+
+    unwell: bool = False
+    hold_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +132,15 @@ def next_step(
     if isinstance(exc, HubAmbiguousError | HubResponseError):
         # The run may exist: look before any new attempt is counted.
         return Reconcile()
-    # 5xx or never sent: the hub is unwell.
     in_row = unwell_in_row + 1
-    if in_row >= OUTAGE_AFTER:
-        return OutageBackoff(backoff_delay_s(in_row - OUTAGE_AFTER + 1, base_s=2.0, rng=rng))
+    outage = in_row >= OUTAGE_AFTER
+    hold_s = backoff_delay_s(in_row - OUTAGE_AFTER + 1, base_s=2.0, rng=rng) if outage else None
+    if isinstance(exc, HubServerError):
+        # A gateway may answer 502/503/504 after AI Hub created the run: no proof of anything.
+        return Reconcile(unwell=True, hold_s=hold_s)
+    # Never sent (connection refused, ...): the hub is unwell and nothing was created.
+    if hold_s is not None:
+        return OutageBackoff(hold_s)
     if attempt >= max_attempts:
         return GiveUp(f"{attempt} attempts failed, last: {exc}")
     return Retry(backoff_delay_s(attempt, rng=rng))

@@ -64,6 +64,8 @@ class Rows(Queries, Protocol):
         input_dir: str | None,
         deployment_id: str | None,
         now: float,
+        local_path: str | None = None,
+        marker_path: str | None = None,
     ) -> Drop:
         """Add a live row with attempts=0 and created_at=updated_at=now; return it."""
         ...

@@ -175,6 +175,8 @@ class Ledger:
         input_dir: str,
         deployment_id: str,
         now: float | None = None,
+        local_path: str | None = None,
+        marker_path: str | None = None,
     ) -> Drop:
         """A new `ready` row, or the live `detected` row moved to `ready`.
 
@@ -189,6 +191,8 @@ class Ledger:
             input_dir=input_dir,
             deployment_id=deployment_id,
             now=_now(now),
+            local_path=local_path,
+            marker_path=marker_path,
         )
 
     def update_fingerprint(

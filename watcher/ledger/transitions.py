@@ -99,6 +99,8 @@ def record_ready(
     input_dir: str,
     deployment_id: str,
     now: float,
+    local_path: str | None = None,
+    marker_path: str | None = None,
 ) -> Drop:
     """A new `ready` row, or the live `detected` row moved to `ready`; any other live row for
     (rule, drop) is a RuntimeError."""
@@ -109,6 +111,8 @@ def record_ready(
             "fingerprint": fingerprint,
             "input_dir": input_dir,
             "deployment_id": deployment_id,
+            "local_path": local_path,
+            "marker_path": marker_path,
             "updated_at": now,
         }
         return _updated(rows, active.id, values)
@@ -122,6 +126,8 @@ def record_ready(
         input_dir=input_dir,
         deployment_id=deployment_id,
         now=now,
+        local_path=local_path,
+        marker_path=marker_path,
     )
 
 
@@ -152,6 +158,8 @@ def resubmit(
         input_dir=old.input_dir if input_dir is None else input_dir,
         deployment_id=old.deployment_id if deployment_id is None else deployment_id,
         now=now,
+        local_path=old.local_path,
+        marker_path=old.marker_path,
     )
 
 

@@ -1,16 +1,16 @@
 """Blocking hub calls from the loop: the thread pool, the current client and retired clients.
 
 HTTP runs on a small pool with httpx's sync client (measured faster here than its AsyncClient).
-Imports only the hub adapter.
+A client replaced by a new token is closed as soon as its last call returns. Imports only the
+hub adapter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from watcher.hub.client import HubClient
 
@@ -21,11 +21,13 @@ EXTRA_WORKERS = 2
 
 
 class HubCalls:
-    """Runs `HubClient` methods on worker threads; swaps clients on token or hub changes."""
+    """Runs requests on worker threads, each with the client that is current when it starts."""
 
     def __init__(self, client: HubClient, *, max_concurrency: int) -> None:
         self._client = client
-        self._retired: list[HubClient] = []
+        # Calls in flight per client (by identity); a retired client closes when it hits 0.
+        self._inflight: dict[int, int] = {}
+        self._retired: dict[int, HubClient] = {}
         self._pool = self._new_pool(max_concurrency)
 
     @staticmethod
@@ -34,20 +36,35 @@ class HubCalls:
             max_workers=max_concurrency + EXTRA_WORKERS, thread_name_prefix="aihub-http"
         )
 
-    @property
-    def client(self) -> HubClient:
-        return self._client
-
-    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """`fn(*args, **kwargs)` on a worker thread. `fn` is usually a bound client method."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+    async def call(self, request: Callable[[HubClient], T]) -> T:
+        """`request(client)` on a worker thread, e.g. `call(lambda c: c.get_run(run_id))`."""
+        client = self._client
+        key = id(client)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, request, client)
+        finally:
+            self._inflight[key] -= 1
+            if not self._inflight[key]:
+                del self._inflight[key]
+                self._close_if_retired(key)
 
     def replace_client(self, client: HubClient) -> None:
-        """Use `client` from now on. The old one may still serve in-flight calls: it is closed
-        at shutdown."""
-        self._retired.append(self._client)
+        """Use `client` from now on; the old one closes once its calls in flight are done."""
+        old = self._client
         self._client = client
+        self._retired[id(old)] = old
+        self._close_if_retired(id(old))
+
+    def _close_if_retired(self, key: int) -> None:
+        if key in self._retired and key not in self._inflight:
+            self._retired.pop(key).close()
+
+    @property
+    def retired_open(self) -> int:
+        """Replaced clients still serving calls (0 once they are all closed)."""
+        return len(self._retired)
 
     def resize(self, max_concurrency: int) -> None:
         """A new pool for a new max_concurrency; calls already running finish on the old one."""
@@ -59,5 +76,6 @@ class HubCalls:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        for client in [*self._retired, self._client]:
+        for client in [*self._retired.values(), self._client]:
             client.close()
+        self._retired.clear()

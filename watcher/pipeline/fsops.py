@@ -1,41 +1,74 @@
 """The filesystem work the pipeline does on drops: ready markers, post-run moves, gone folders.
 
-Plain blocking functions; callers decide which thread runs them. Imports only the core.
+Blocking functions, and async wrappers that run them on a thread with a deadline. Imports only
+the core.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+import structlog
 
 from watcher.config import Rule
 from watcher.model import Drop
 
+log = structlog.get_logger("watcher.pipeline")
 
-def remove_marker(rule: Rule, drop: str) -> None:
-    """Remove the drop's ready marker (`<drop><ready_marker>`), if the rule uses one."""
-    if not rule.ready_marker:
-        return
-    marker = rule.watch / f"{drop}{rule.ready_marker}"
+# A filesystem call on a drop taking longer than this (a hung NFS/SMB mount) is given up on;
+# its thread finishes on its own, the loop carries on.
+FS_TIMEOUT_S = 30.0
+
+
+def local_path(d: Drop, rule: Rule | None) -> Path | None:
+    """Where the drop was when detected; rows from before schema 4 fall back to the rule."""
+    if d.local_path:
+        return Path(d.local_path)
+    return rule.watch / d.drop if rule is not None else None
+
+
+def watch_root(d: Drop, rule: Rule | None) -> Path | None:
+    """The watched folder the drop was found in."""
+    path = local_path(d, rule)
+    if path is None:
+        return None
+    for _ in d.drop.split("/"):
+        path = path.parent
+    return path
+
+
+def marker_path(d: Drop, rule: Rule | None) -> Path | None:
+    """The ready marker to remove once the run exists, if the drop had one."""
+    if d.marker_path:
+        return Path(d.marker_path)
+    if d.local_path is None and rule is not None and rule.ready_marker:
+        return rule.watch / f"{d.drop}{rule.ready_marker}"
+    return None
+
+
+def remove_marker(marker: Path) -> None:
+    """Remove a ready marker; already gone is fine."""
     with contextlib.suppress(FileNotFoundError):
         marker.unlink()
 
 
-def move_aside(source: Path, target_dir: Path, drop_id: str) -> Path:
-    """Move `source` into `target_dir`; a name already there gets the drop id as a suffix."""
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / source.name
-    if target.exists():
-        target = target_dir / f"{source.name}-{drop_id}"
-    shutil.move(str(source), str(target))
-    return target
-
-
-def delete_tree(source: Path) -> None:
-    shutil.rmtree(source)
+async def remove_marker_off_loop(marker: Path, *, drop_id: str) -> None:
+    """`remove_marker` on a thread with a deadline: a hung mount must not stall the loop."""
+    try:
+        async with asyncio.timeout(FS_TIMEOUT_S):
+            await asyncio.to_thread(remove_marker, marker)
+    except (OSError, TimeoutError) as exc:
+        log.warning(
+            "marker.remove_failed",
+            drop_id=drop_id,
+            marker=str(marker),
+            error="timed out" if isinstance(exc, TimeoutError) else repr(exc),
+            hint="remove it by hand; the drop is submitted and will not run again",
+        )
 
 
 def missing(pairs: Iterable[tuple[Drop, Rule | None]], root_dev: Mapping[str, int]) -> list[Drop]:
@@ -43,18 +76,19 @@ def missing(pairs: Iterable[tuple[Drop, Rule | None]], root_dev: Mapping[str, in
 
     An unmounted share (root missing, or an empty mountpoint on another device) proves nothing.
     """
-    roots_ok: dict[str, bool] = {}
+    roots_ok: dict[Path, bool] = {}
     out: list[Drop] = []
     for d, rule in pairs:
-        if rule is None:
+        path, root = local_path(d, rule), watch_root(d, rule)
+        if path is None or root is None:
             continue
-        if rule.name not in roots_ok:
+        if root not in roots_ok:
             try:
-                dev = os.stat(rule.watch).st_dev
+                dev = os.stat(root).st_dev
             except OSError:
-                roots_ok[rule.name] = False
+                roots_ok[root] = False
             else:
-                roots_ok[rule.name] = root_dev.get(rule.name, dev) == dev
-        if roots_ok[rule.name] and not (rule.watch / d.drop).exists():
+                roots_ok[root] = root_dev.get(str(root), dev) == dev
+        if roots_ok[root] and not path.exists():
             out.append(d)
     return out

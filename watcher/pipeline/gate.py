@@ -6,6 +6,7 @@ Imports the hub adapter (for the probe) and the policy's step types; never the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -39,7 +40,12 @@ class RateLimiter:
 
 
 class Gate:
-    """Whether a POST may go out now, and what the last failures said about the hub."""
+    """Whether a POST may go out now, and what the last failures said about the hub.
+
+    Pause is a small circuit breaker: open -> paused (401/403) -> trial (a probe listing passed,
+    or the token changed) -> open after one POST succeeds. A token that may list runs but not
+    start them fails its trial POST and goes back to paused quietly, so the pause never flaps.
+    """
 
     def __init__(
         self,
@@ -57,6 +63,10 @@ class Gate:
         self._is_stopping = is_stopping
         self._unpaused = asyncio.Event()
         self._unpaused.set()
+        # While paused: why, and whether one trial POST may (or did) go out.
+        self._pause_reason: str | None = None
+        self._trial = False
+        self._trial_in_flight = False
         # No POST before this monotonic time (429 Retry-After, outage back-off).
         self._not_before = 0.0
         # Failures in a row whose policy step was `unwell` (5xx, transport), any drop.
@@ -67,15 +77,41 @@ class Gate:
 
     @property
     def paused(self) -> bool:
+        """True while POSTs must wait (paused, or a trial POST is already out)."""
         return not self._unpaused.is_set()
 
-    async def wait_unpaused(self) -> None:
-        await self._unpaused.wait()
+    @property
+    def pause_reason(self) -> str | None:
+        """Why submissions are paused (auth), None when open."""
+        return self._pause_reason
+
+    async def wait_unpaused(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for POSTs to be allowed; True when they are."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._unpaused.wait()
+        return self._unpaused.is_set()
+
+    def admit(self, wanted: int) -> int:
+        """How many of `wanted` POSTs may start now: all when open, one trial after a pause."""
+        if self._pause_reason is None:
+            return wanted
+        if not self._trial or self._trial_in_flight or self.paused:
+            return 0
+        self._trial_in_flight = True
+        return min(wanted, 1)
 
     def pause(self, reason: str, http_status: int | None) -> None:
-        """Hold every submission until the token changes or a probe call succeeds."""
-        if self.paused:
+        """Hold every submission until a trial POST succeeds (after a probe or a new token)."""
+        if self._pause_reason is not None:
+            if self._trial:
+                # The trial failed: back to waiting for the probe, without a second error.
+                self._trial = self._trial_in_flight = False
+                self._unpaused.clear()
+                log.warning("hub.trial_failed", http_status=http_status, error=reason)
+                self._start_probe()
             return
+        self._pause_reason = reason
         self._unpaused.clear()
         log.error(
             "hub.paused",
@@ -83,32 +119,54 @@ class Gate:
             error=reason,
             hint="fix the token (token_env / token_file / credential), then SIGHUP",
         )
+        self._start_probe()
+
+    def try_again(self, why: str) -> None:
+        """Let one trial POST through (the token changed, or a probe listing passed)."""
+        if self._pause_reason is None or self._trial:
+            return
+        self._trial = True
+        self._unpaused.set()
+        self._on_resume()
+        log.info("hub.trial", reason=why)
+
+    def trial_released(self) -> None:
+        """The trial POST was never sent (stopping): another drop may be the trial."""
+        self._trial_in_flight = False
+
+    def _resumed(self) -> None:
+        self._pause_reason = None
+        self._trial = self._trial_in_flight = False
+        self._unpaused.set()
+        self._on_resume()
+        log.info("hub.resumed", reason="a submission succeeded")
+
+    def _start_probe(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            return
         self._probe = asyncio.get_running_loop().create_task(
             self._probe_while_paused(), name="probe"
         )
         self._probe.add_done_callback(_log_if_failed)
 
-    def resume(self, why: str) -> None:
-        if not self.paused:
-            return
-        self._unpaused.set()
-        self._on_resume()
-        log.info("hub.resumed", reason=why)
-
     async def _probe_while_paused(self) -> None:
         last_log = time.monotonic()
         while self.paused and not self._is_stopping():
             await asyncio.sleep(min(self._probe_s, 60.0))
-            if self._unpaused.is_set():
-                return
-            try:
-                await self._calls.call(self._calls.client.list_runs, limit=1)
-            except HubError as exc:
-                if time.monotonic() - last_log >= STILL_PAUSED_LOG_S:
-                    last_log = time.monotonic()
-                    log.warning("hub.paused", error=str(exc), still=True)
-                continue
-            self.resume("probe succeeded")
+            if not self._unpaused_now():
+                try:
+                    await self._calls.call(lambda c: c.list_runs(limit=1))
+                except HubError as exc:
+                    if time.monotonic() - last_log >= STILL_PAUSED_LOG_S:
+                        last_log = time.monotonic()
+                        log.warning("hub.paused", error=str(exc), still=True)
+                    continue
+                self.try_again("probe succeeded")
+            return
+
+    def _unpaused_now(self) -> bool:
+        # A method, not the property: the state changes while the probe sleeps.
+        return self._unpaused.is_set()
 
     # --- holds ------------------------------------------------------------------------------
 
@@ -121,8 +179,11 @@ class Gate:
 
     def note_success(self) -> None:
         self.unwell_in_row = 0
+        if self._pause_reason is not None:
+            self._resumed()
 
     def note_failure(self, step: Step) -> None:
+        self._trial_in_flight = False
         if step.unwell:
             self.unwell_in_row += 1
 

@@ -9,7 +9,7 @@ import asyncio
 
 import structlog
 
-from watcher.model import TERMINAL
+from watcher.model import SETTLED
 from watcher.pipeline import fsops
 from watcher.pipeline.state import PipelineState
 
@@ -20,7 +20,8 @@ MISSING_ROUNDS = 2
 
 
 class Housekeeper:
-    """Every `interval_s`, archives terminal drops whose folder has been gone for two rounds."""
+    """Every `interval_s`, archives settled drops whose folder has been gone for two rounds
+    (never one whose run waits for review: it is still tracked)."""
 
     def __init__(self, state: PipelineState, *, interval_s: float) -> None:
         self._state = state
@@ -34,9 +35,14 @@ class Housekeeper:
 
     async def one_round(self) -> None:
         state = self._state
-        finished = [d for d in state.ledger.active_drops() if d.state in TERMINAL]
+        finished = [d for d in state.ledger.active_drops() if d.state in SETTLED]
         pairs = [(d, state.rules.get(d.rule)) for d in finished]
-        gone = await asyncio.to_thread(fsops.missing, pairs, dict(state.root_dev))
+        try:
+            async with asyncio.timeout(fsops.FS_TIMEOUT_S):
+                gone = await asyncio.to_thread(fsops.missing, pairs, dict(state.root_dev))
+        except TimeoutError:
+            log.warning("housekeeping.timed_out", hint="a watched folder's mount is not answering")
+            return
         gone_ids = {d.id for d in gone}
         for drop_id in list(self._missing_rounds):
             if drop_id not in gone_ids:

@@ -6,8 +6,9 @@ Imports the pipeline's state, the ledger and the core; never detect (it meets us
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import time
+from pathlib import Path
 
 import structlog
 
@@ -17,6 +18,9 @@ from watcher.pipeline.state import PipelineState
 
 log = structlog.get_logger("watcher.pipeline")
 
+# A stat of a watch root taking longer than this (a hung NFS/SMB mount) is given up.
+FS_TIMEOUT_S = 10.0
+
 
 class Intake:
     """Records ready drops; drops that become ready in one loop turn share one transaction."""
@@ -24,6 +28,8 @@ class Intake:
     def __init__(self, state: PipelineState) -> None:
         self._state = state
         self._pending: list[ReadyDrop] = []
+        self._stat_pending: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         # (drop id, fingerprint) pairs already warned about, so a changed drop warns once.
         self._change_warned: set[tuple[str, str]] = set()
 
@@ -44,8 +50,10 @@ class Intake:
 
     async def on_ready(self, ready: ReadyDrop) -> None:
         """A complete drop from the detector: record it; the submit loop takes it from here."""
-        if ready.rule not in self._state.rules:
+        rule = self._state.rules.get(ready.rule)
+        if rule is None:
             return
+        self._note_root(rule.watch)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self.flush)
         self._pending.append(ready)
@@ -58,15 +66,20 @@ class Intake:
             return
         with self._state.ledger.batch():
             for ready in pending:
-                self._record(ready)
+                try:
+                    self._record(ready)
+                except Exception as exc:
+                    # One bad drop must never cost the others their place in this batch.
+                    self._record_failed(ready, exc)
         self._state.wake_submit.set()
 
     def _record(self, ready: ReadyDrop) -> None:
         state = self._state
         rule = state.rules[ready.rule]
-        if rule.name not in state.root_dev:
-            with contextlib.suppress(OSError):
-                state.root_dev[rule.name] = os.stat(rule.watch).st_dev
+        problem = name_problem(ready.drop)
+        if problem is not None:
+            self._reject_name(ready, problem)
+            return
         fingerprint = ready.scan.fingerprint()
         existing = state.ledger.find_active(ready.rule, ready.drop)
         fields = {"rule": ready.rule, "drop": ready.drop}
@@ -77,6 +90,8 @@ class Intake:
                 fingerprint=fingerprint,
                 input_dir=input_dir_for(rule, ready.drop),
                 deployment_id=rule.deployment_id,
+                local_path=str(rule.watch / ready.drop),
+                marker_path=str(ready.marker) if ready.marker is not None else None,
             )
             log.info(
                 "drop.ready",
@@ -108,3 +123,65 @@ class Intake:
                 on_change=rule.on_change,
                 hint="not resubmitted; set on_change: resubmit on the rule to run changed drops",
             )
+
+    def _reject_name(self, ready: ReadyDrop, problem: str) -> None:
+        """Record the drop `rejected` under its escaped name, once, and say why."""
+        state = self._state
+        shown = escaped(ready.drop)
+        if state.ledger.find_active(ready.rule, shown) is not None:
+            return
+        rule = state.rules[ready.rule]
+        drop = state.ledger.record_ready(
+            rule=rule.name,
+            drop=shown,
+            fingerprint=ready.scan.fingerprint(),
+            input_dir=input_dir_for(rule, shown),
+            deployment_id=rule.deployment_id,
+        )
+        state.ledger.mark_rejected(drop.id, error=problem, response=None, now=time.time())
+        log.error("drop.rejected", rule=rule.name, drop=shown, drop_id=drop.id, error=problem)
+
+    def _record_failed(self, ready: ReadyDrop, exc: Exception) -> None:
+        # Not known any more, so the next scan hands it over again.
+        self._state.known.discard((ready.rule, ready.drop))
+        log.error(
+            "drop.record_failed",
+            rule=ready.rule,
+            drop=escaped(ready.drop),
+            error=repr(exc),
+            exc_info=exc,
+        )
+
+    def _note_root(self, watch: Path) -> None:
+        """Remember the watch root's device (on a thread: a hung mount must not stall us)."""
+        key = str(watch)
+        if key in self._state.root_dev or key in self._stat_pending:
+            return
+        self._stat_pending.add(key)
+        task = asyncio.get_running_loop().create_task(self._stat_root(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stat_root(self, key: str) -> None:
+        try:
+            async with asyncio.timeout(FS_TIMEOUT_S):
+                st = await asyncio.to_thread(os.stat, key)
+        except (OSError, TimeoutError):
+            return
+        finally:
+            self._stat_pending.discard(key)
+        self._state.root_dev.setdefault(key, st.st_dev)
+
+
+def name_problem(drop: str) -> str | None:
+    """Why AI Hub could not take this drop path, or None."""
+    try:
+        drop.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the folder name is not valid UTF-8 (AI Hub paths are UTF-8): rename it"
+    return None
+
+
+def escaped(drop: str) -> str:
+    """A printable, UTF-8 form of a name read from disk: undecodable bytes as \\xNN."""
+    return drop.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -8,6 +8,7 @@ on_complete / on_failure. Imports its parts, the hub adapter, the ledger and the
 from __future__ import annotations
 
 import asyncio
+import time
 
 from watcher.config import Config
 from watcher.hub.client import HubClient
@@ -37,6 +38,7 @@ class Pipeline:
         track_max_s: float = 30.0,
         probe_s: float = 30.0,
         housekeeping_s: float = 60.0,
+        post_action_retry_s: float = 5.0,
         forget: Forget | None = None,
     ) -> None:
         self.state = state = PipelineState(config=config, ledger=ledger, forget=forget)
@@ -53,7 +55,7 @@ class Pipeline:
         self.submitter = Submitter(
             state, calls=self.calls, gate=self.gate, reconciler=self.reconciler
         )
-        self.finisher = Finisher(state)
+        self.finisher = Finisher(state, retry_base_s=post_action_retry_s)
         self.tracker = Tracker(
             state,
             calls=self.calls,
@@ -72,7 +74,8 @@ class Pipeline:
 
     @property
     def paused(self) -> bool:
-        return self.gate.paused
+        """Paused on an auth failure (until a submission succeeds again)."""
+        return self.gate.pause_reason is not None
 
     def is_known(self, rule: str, drop: str) -> bool:
         """True when the ledger has a live row for this drop (safe from any thread)."""
@@ -81,14 +84,21 @@ class Pipeline:
     async def on_ready(self, ready: ReadyDrop) -> None:
         await self.intake.on_ready(ready)
 
+    def stale_loops(self, max_age_s: float) -> list[str]:
+        """The loops that have not shown a sign of life for `max_age_s` (empty: all alive)."""
+        now = time.monotonic()
+        return sorted(name for name, at in self.state.beats.items() if now - at > max_age_s)
+
     def counts(self) -> dict[str, int]:
         return self.state.ledger.counts()
 
     def update_config(self, config: Config) -> None:
-        """Apply a reloaded config: changed rules apply to drops not yet submitted."""
+        """Apply a reloaded config. Drops not yet submitted take their rule's new deployment,
+        settings and output_dir; those of a removed rule are failed with a hint, as after a
+        restart; runs already submitted are followed to their end (their action is `keep`)."""
         state = self.state
         old, state.config = state.config, config
-        state.rules.update({r.name: r for r in config.rules})
+        state.rules = {r.name: r for r in config.rules}
         if config.hub.max_rps != old.hub.max_rps:
             self.gate.limiter = RateLimiter(config.hub.max_rps)
         if config.hub.max_concurrency != old.hub.max_concurrency:
@@ -97,9 +107,9 @@ class Pipeline:
         state.wake_submit.set()
 
     def replace_client(self, client: HubClient) -> None:
-        """Swap in a client built with a new token or hub settings, and resume if paused."""
+        """Swap in a client built with a new token or hub settings; if paused, try it."""
         self.calls.replace_client(client)
-        self.gate.resume("token changed")
+        self.gate.try_again("token changed")
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -117,6 +127,7 @@ class Pipeline:
             tg.create_task(self.submitter.run(), name="submit")
             tg.create_task(self.tracker.run(), name="track")
             tg.create_task(self.housekeeper.run(), name="housekeeping")
+            tg.create_task(self.finisher.run(), name="post-run retries")
 
     async def drain(self, timeout_s: float) -> int:
         """Stop taking drops; let in-flight requests finish within `timeout_s`.

@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 
+from watcher.hub.client import HubClient
 from watcher.hub.errors import HubAuthError, HubError
 from watcher.hub.models import Run
-from watcher.hub.policy import backoff_delay_s
+from watcher.hub.policy import OUTAGE_AFTER, backoff_delay_s
 from watcher.model import Drop, DropState
 from watcher.pipeline.calls import HubCalls
-from watcher.pipeline.fsops import remove_marker
+from watcher.pipeline.failures import rule_gone_error
+from watcher.pipeline.fsops import marker_path, remove_marker_off_loop
 from watcher.pipeline.gate import Gate
-from watcher.pipeline.state import PipelineState
+from watcher.pipeline.state import PipelineState, Unsettled
 from watcher.pipeline.tags import drop_tag, is_drop_tag
 
 log = structlog.get_logger("watcher.pipeline")
@@ -46,19 +48,16 @@ class Reconciler:
         left = self._state.ledger.in_state(DropState.SUBMITTING)
         if left:
             log.info("reconcile.startup", drops=len(left))
-            self._state.needs_reconcile.update({d.id: 0.0 for d in left})
+            self._state.needs_reconcile.update(
+                {d.id: Unsettled(0.0, "left submitting by a stop or crash") for d in left}
+            )
 
     async def run_due(self) -> None:
         """List the runs of each deployment with drops due for reconcile; adopt or re-arm."""
         for deployment_id, group in self._due_groups().items():
             since = int(min(d.created_at for d in group)) - RECONCILE_SKEW_S
-            client = self._calls.client
             try:
-                runs = await self._calls.call(
-                    lambda c=client, dep=deployment_id, s=since: list(
-                        c.iter_runs(deployment_id=dep, from_timestamp=s, order="ASCENDING")
-                    )
-                )
+                runs = await self._calls.call(_listing(deployment_id, since))
             except HubError as exc:
                 self._listing_failed(deployment_id, group, exc)
                 continue
@@ -69,7 +68,8 @@ class Reconciler:
         state = self._state
         now_mono = time.monotonic()
         groups: dict[str, list[Drop]] = defaultdict(list)
-        for drop_id in [i for i, t in state.needs_reconcile.items() if t <= now_mono]:
+        due = [i for i, u in state.needs_reconcile.items() if u.due_mono <= now_mono]
+        for drop_id in due:
             d = state.ledger.get(drop_id)
             if d is None or d.state is not DropState.SUBMITTING:
                 state.needs_reconcile.pop(drop_id, None)
@@ -82,7 +82,7 @@ class Reconciler:
         self._failures += 1
         retry_in = backoff_delay_s(self._failures, base_s=2.0, cap_s=120.0)
         for d in group:
-            self._state.needs_reconcile[d.id] = time.monotonic() + retry_in
+            self._state.needs_reconcile[d.id].due_mono = time.monotonic() + retry_in
         log.warning(
             "reconcile.failed",
             deployment_id=deployment_id,
@@ -107,14 +107,14 @@ class Reconciler:
         }
         now = time.time()
         for d in group:
-            self._state.needs_reconcile.pop(d.id, None)
+            unsettled = self._state.needs_reconcile.pop(d.id, None)
             found = _oldest_tagged(d, by_tag.get(drop_tag(d.id), []))
             if found is None:
                 found = _untagged_match(d, untagged.get(d.input_dir or ""), now)
             if found is not None:
                 self._adopt(d, found, now)
             else:
-                self._rearm(d, now)
+                self._rearm(d, now, unsettled)
         self._state.wake_submit.set()
 
     def _adopt(self, d: Drop, run: Run, now: float) -> None:
@@ -138,27 +138,44 @@ class Reconciler:
             input_dir=d.input_dir,
             response=run.log_fields(),
         )
-        rule = state.rules.get(d.rule)
-        if rule is not None:
-            remove_marker(rule, d.drop)
+        marker = marker_path(d, state.rules.get(d.rule))
+        if marker is not None:
+            state.spawn(remove_marker_off_loop(marker, drop_id=d.id), "marker")
         state.wake_track.set()
 
-    def _rearm(self, d: Drop, now: float) -> None:
+    def _rearm(self, d: Drop, now: float, unsettled: Unsettled | None) -> None:
+        """No run: the POST provably created nothing. Count it as a failed attempt, except in
+        an outage, when drops must not be burned (the hub-wide hold paces them)."""
         fields = {"rule": d.rule, "drop": d.drop, "drop_id": d.id}
+        error = f"{unsettled.error if unsettled else 'no answer'}; no run found"
+        ledger = self._state.ledger
+        if self._gate.unwell_in_row >= OUTAGE_AFTER:
+            ledger.release(d.id, now=now)
+            log.info("reconcile.not_found", **fields, counted=False, error=error)
+            return
         rule = self._state.rules.get(d.rule)
-        max_attempts = rule.max_attempts if rule is not None else d.attempts
-        if d.attempts >= max_attempts:
-            self._state.ledger.mark_failed(d.id, error=d.last_error or "no run found", now=now)
-            log.error("submit.gave_up", **fields, error="retries exhausted")
+        if rule is None:
+            ledger.mark_failed(d.id, error=rule_gone_error(d.rule), now=now)
+            log.error("submit.gave_up", **fields, error=rule_gone_error(d.rule))
+            return
+        if d.attempts >= rule.max_attempts:
+            ledger.mark_failed(d.id, error=error, now=now)
+            log.error("submit.gave_up", **fields, error="retries exhausted", last_error=error)
             return
         delay = backoff_delay_s(d.attempts)
-        self._state.ledger.schedule_retry(
-            d.id,
-            next_attempt_at=now + delay,
-            error=d.last_error or "no response; no run found",
-            now=now,
+        ledger.schedule_retry(d.id, next_attempt_at=now + delay, error=error, now=now)
+        log.info("reconcile.not_found", **fields, delay_s=round(delay, 3), error=error)
+
+
+def _listing(deployment_id: str, since: int) -> Callable[[HubClient], list[Run]]:
+    """Every run of the deployment since `since` (Unix seconds), oldest first."""
+
+    def request(client: HubClient) -> list[Run]:
+        return list(
+            client.iter_runs(deployment_id=deployment_id, from_timestamp=since, order="ASCENDING")
         )
-        log.info("reconcile.not_found", **fields, delay_s=round(delay, 3))
+
+    return request
 
 
 def _oldest_tagged(d: Drop, tagged: list[Run]) -> Run | None:

@@ -11,30 +11,20 @@ import contextlib
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
-from watcher.config import Rule, input_dir_for, output_dir_for
-from watcher.hub.errors import HubError, HubStatusError
+from watcher.config import Rule, output_dir_for
+from watcher.hub.errors import HubError
 from watcher.hub.models import Run
-from watcher.hub.policy import (
-    GiveUp,
-    HoldAll,
-    OutageBackoff,
-    PauseHub,
-    Reconcile,
-    Reject,
-    Retry,
-    Step,
-    next_step,
-)
 from watcher.model import Drop, SubmittedRun
 from watcher.pipeline.calls import HubCalls
-from watcher.pipeline.fsops import remove_marker
+from watcher.pipeline.failures import FailedPost, rule_gone_error
+from watcher.pipeline.fsops import marker_path, remove_marker_off_loop
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.reconcile import Reconciler
-from watcher.pipeline.state import PipelineState
+from watcher.pipeline.state import BEAT_S, PipelineState, Unsettled
 from watcher.pipeline.tags import run_settings
 
 log = structlog.get_logger("watcher.pipeline")
@@ -43,10 +33,16 @@ log = structlog.get_logger("watcher.pipeline")
 LEDGER_POLL_S = 2.0
 # At most this many drops are begun in one transaction.
 MAX_BATCH = 256
-# A lost response is listed for only once a response could no longer be on its way.
-MAX_RECONCILE_WAIT_S = 30.0
 # After an unexpected exception around a POST, look for its run this much later.
 CRASH_RECONCILE_WAIT_S = 5.0
+
+
+class Started(NamedTuple):
+    """A drop whose intent is recorded: what its POST sends."""
+
+    drop: Drop
+    rule: Rule
+    output_dir: str | None
 
 
 class Submitter:
@@ -67,6 +63,7 @@ class Submitter:
         self._sem = asyncio.Semaphore(state.config.hub.max_concurrency)
         self.inflight: set[asyncio.Task[None]] = set()
         self._pending: list[SubmittedRun] = []
+        self._failures = FailedPost(state, gate=gate)
 
     def resize(self, max_concurrency: int) -> None:
         # In-flight tasks release the semaphore they took; new work takes the new one.
@@ -77,18 +74,26 @@ class Submitter:
     async def run(self) -> None:
         state = self._state
         while not state.stopping:
-            await self._gate.wait_unpaused()
+            state.beat("submit")
+            if not await self._gate.wait_unpaused(BEAT_S):
+                continue
             if state.needs_reconcile:
                 await self._reconciler.run_due()
             hold = self._gate.hold_left_s()
             if hold > 0:
-                await self._sleep_or_wake(hold)
+                await self._sleep_or_wake(min(hold, BEAT_S))
                 continue
-            sem, taken = await self._take_slots()
-            if state.is_stopping() or self._gate.paused:
-                for _ in range(taken):
-                    sem.release()
+            slots = await self._take_slots()
+            if slots is None:
                 continue
+            sem, taken = slots
+            admitted = 0 if state.is_stopping() else self._gate.admit(taken)
+            for _ in range(taken - admitted):
+                sem.release()
+            if not admitted:
+                await self._sleep_or_wake(LEDGER_POLL_S)
+                continue
+            taken = admitted
             now = time.time()
             due = state.ledger.due(now, limit=taken)
             for _ in range(taken - len(due)):
@@ -96,16 +101,22 @@ class Submitter:
             if not due:
                 await self._sleep_or_wake(self._idle_timeout(now))
                 continue
-            for drop, rule in self._begin(due, sem):
-                task = asyncio.create_task(self._submit_one(drop, rule, sem))
+            for one in self._begin(due, sem):
+                task = asyncio.create_task(self._submit_one(one, sem))
                 self.inflight.add(task)
                 task.add_done_callback(self.inflight.discard)
 
-    async def _take_slots(self) -> tuple[asyncio.Semaphore, int]:
-        """Every free slot (waiting for at least one): as many due drops are taken at once, and
-        their intents recorded in one transaction, one fsync for the batch."""
+    async def _take_slots(self) -> tuple[asyncio.Semaphore, int] | None:
+        """Every free slot (waiting up to BEAT_S for one): as many due drops are taken at once,
+        and their intents recorded in one transaction, one fsync for the batch."""
         sem = self._sem
-        await sem.acquire()
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races the acquire, and the loop would then never stop.
+            async with asyncio.timeout(BEAT_S):
+                await sem.acquire()
+        except TimeoutError:
+            return None
         taken = 1
         while taken < MAX_BATCH and not sem.locked():
             await sem.acquire()
@@ -124,13 +135,14 @@ class Submitter:
         wake = self._state.wake_submit
         wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await wake.wait()
 
-    def _begin(self, due: list[Drop], sem: asyncio.Semaphore) -> list[tuple[Drop, Rule]]:
+    def _begin(self, due: list[Drop], sem: asyncio.Semaphore) -> list[Started]:
         """Record the intent of every due drop in one transaction (durable before any POST)."""
         ledger = self._state.ledger
         now = time.time()
-        started: list[tuple[Drop, Rule]] = []
+        started: list[Started] = []
         with ledger.batch():
             for drop in due:
                 rule = self._state.rules.get(drop.rule)
@@ -138,22 +150,24 @@ class Submitter:
                     sem.release()
                     self._rule_gone(drop, now)
                     continue
-                begun = ledger.begin_submit(
-                    drop.id,
-                    now=now,
-                    input_dir=input_dir_for(rule, drop.drop),
-                    deployment_id=rule.deployment_id,
-                )
-                started.append((begun, rule))
+                try:
+                    output_dir = output_dir_for(rule, drop.drop, now=datetime.now(UTC))
+                except ValueError as exc:
+                    sem.release()
+                    self._bad_template(drop, str(exc), now)
+                    continue
+                # input_dir stays as resolved at detection: a reload that changed remote_dir
+                # must not send another folder's path. The deployment is the rule's current one.
+                begun = ledger.begin_submit(drop.id, now=now, deployment_id=rule.deployment_id)
+                started.append(Started(begun, rule, output_dir))
         return started
 
+    def _bad_template(self, drop: Drop, error: str, now: float) -> None:
+        self._state.ledger.mark_rejected(drop.id, error=error, response=None, now=now)
+        log.error("drop.rejected", rule=drop.rule, drop=drop.drop, drop_id=drop.id, error=error)
+
     def _rule_gone(self, drop: Drop, now: float) -> None:
-        self._state.ledger.mark_failed(
-            drop.id,
-            error=f"rule {drop.rule!r} is no longer in the config; restore it "
-            "and run `aihub-watcher retry`",
-            now=now,
-        )
+        self._state.ledger.mark_failed(drop.id, error=rule_gone_error(drop.rule), now=now)
         log.error(
             "submit.gave_up",
             rule=drop.rule,
@@ -164,7 +178,8 @@ class Submitter:
 
     # --- one POST ---------------------------------------------------------------------------
 
-    async def _submit_one(self, drop: Drop, rule: Rule, sem: asyncio.Semaphore) -> None:
+    async def _submit_one(self, one: Started, sem: asyncio.Semaphore) -> None:
+        drop, rule = one.drop, one.rule
         assert drop.input_dir is not None and drop.deployment_id is not None
         fields = {
             "rule": drop.rule,
@@ -179,32 +194,39 @@ class Submitter:
             if self._state.is_stopping() or self._gate.paused:
                 # Nothing was sent: the drop goes back to the queue, the attempt not counted.
                 self._state.ledger.release(drop.id, now=time.time())
+                self._gate.trial_released()
                 return
             started = time.perf_counter()
             try:
-                run = await self._post(drop, rule)
+                run = await self._post(one)
             except HubError as exc:
-                self._failed(drop, rule, exc, fields, _ms_since(started))
+                self._failures.handle(drop, rule, exc, fields, _ms_since(started))
                 return
             except Exception as exc:
                 # Not a hub answer (a bug, a closed pool): the POST may have gone out, so treat
                 # it like a lost response and look for the run before any new attempt.
                 log.error("submit.crashed", **fields, error=repr(exc), exc_info=exc)
-                self._state.needs_reconcile[drop.id] = time.monotonic() + CRASH_RECONCILE_WAIT_S
+                self._state.needs_reconcile[drop.id] = Unsettled(
+                    time.monotonic() + CRASH_RECONCILE_WAIT_S, repr(exc)
+                )
                 return
         finally:
             sem.release()
         self._succeeded(drop, rule, run, fields, _ms_since(started))
 
-    async def _post(self, drop: Drop, rule: Rule) -> Run:
-        client = self._calls.client
+    async def _post(self, one: Started) -> Run:
+        drop, rule, output_dir = one.drop, one.rule, one.output_dir
+        deployment_id, input_dir = drop.deployment_id, drop.input_dir
+        assert deployment_id is not None and input_dir is not None  # set by begin_submit
+        settings = run_settings(rule, drop.id)
         return await self._calls.call(
-            client.run_deployment,
-            deployment_id=drop.deployment_id,
-            input_dir=drop.input_dir,
-            output_dir=output_dir_for(rule, drop.drop, now=datetime.now(UTC)),
-            version=rule.version,
-            settings=run_settings(rule, drop.id),
+            lambda c: c.run_deployment(
+                deployment_id=deployment_id,
+                input_dir=input_dir,
+                output_dir=output_dir,
+                version=rule.version,
+                settings=settings,
+            )
         )
 
     def _succeeded(
@@ -228,7 +250,9 @@ class Submitter:
             latency_ms=latency_ms,
             response=run.log_fields(),
         )
-        remove_marker(rule, drop.drop)
+        marker = marker_path(drop, rule)
+        if marker is not None:
+            self._state.spawn(remove_marker_off_loop(marker, drop_id=drop.id), "marker")
         self._state.new_runs = True
 
     def _queue_submitted(self, result: SubmittedRun) -> None:
@@ -244,81 +268,6 @@ class Submitter:
             pending, self._pending = self._pending, []
             for d in self._state.ledger.mark_submitted_many(pending, now=time.time()):
                 self._state.tracked[d.id] = d
-
-    # --- acting on the policy's answer ------------------------------------------------------
-
-    def _failed(
-        self, drop: Drop, rule: Rule, exc: HubError, fields: dict[str, Any], latency_ms: float
-    ) -> None:
-        gate = self._gate
-        step = next_step(
-            exc,
-            attempt=drop.attempts,
-            max_attempts=rule.max_attempts,
-            unwell_in_row=gate.unwell_in_row,
-        )
-        gate.note_failure(step)
-        http_status = exc.http_status if isinstance(exc, HubStatusError) else None
-        fields = {**fields, "http_status": http_status}
-        self._apply(step, drop, exc, fields, latency_ms)
-
-    def _apply(
-        self, step: Step, drop: Drop, exc: HubError, fields: dict[str, Any], latency_ms: float
-    ) -> None:
-        ledger, now, error = self._state.ledger, time.time(), str(exc)
-        match step:
-            case HoldAll(delay_s) | OutageBackoff(delay_s):
-                # About the hub, not this drop: hold everything back, the attempt not counted.
-                self._gate.hold_all(delay_s)
-                ledger.release(drop.id, now=now)
-                if isinstance(step, HoldAll):
-                    log.warning(
-                        "submit.throttled",
-                        **fields,
-                        delay_s=round(delay_s, 3),
-                        latency_ms=latency_ms,
-                    )
-                else:
-                    log.warning(
-                        "hub.unavailable",
-                        **fields,
-                        failures_in_row=self._gate.unwell_in_row,
-                        delay_s=round(delay_s, 3),
-                        error=error,
-                    )
-                self._state.wake_submit.set()
-            case Retry(delay_s):
-                ledger.schedule_retry(drop.id, next_attempt_at=now + delay_s, error=error, now=now)
-                log.warning(
-                    "submit.retry",
-                    **fields,
-                    delay_s=round(delay_s, 3),
-                    latency_ms=latency_ms,
-                    error=error,
-                )
-                self._state.wake_submit.set()
-            case Reconcile():
-                wait = min(self._state.config.hub.timeout_seconds, MAX_RECONCILE_WAIT_S)
-                self._state.needs_reconcile[drop.id] = time.monotonic() + wait
-                log.warning(
-                    "submit.ambiguous",
-                    **{k: v for k, v in fields.items() if k != "http_status"},
-                    latency_ms=latency_ms,
-                    error=error,
-                    reconcile_in_s=wait,
-                )
-                self._state.wake_submit.set()
-            case PauseHub():
-                ledger.release(drop.id, now=now)
-                self._gate.pause(error, fields["http_status"])
-            case Reject(message):
-                ledger.mark_rejected(
-                    drop.id, error=error, response=json.dumps({"message": message}), now=now
-                )
-                log.error("run.rejected", **fields, msg=message, error=error)
-            case GiveUp(reason):
-                ledger.mark_failed(drop.id, error=error, now=now)
-                log.error("submit.gave_up", **fields, error=reason)
 
 
 def _ms_since(started: float) -> float:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import structlog
 
+from watcher.hub.client import HubClient
 from watcher.hub.errors import HubError
 from watcher.hub.models import Run
 from watcher.model import RUN_MOVED_ON, RUN_STATUS_STATES, RUN_TERMINAL, Drop, DropState
@@ -21,7 +22,7 @@ from watcher.pipeline.calls import HubCalls
 from watcher.pipeline.finish import Finisher
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.reconcile import RECONCILE_SKEW_S
-from watcher.pipeline.state import PipelineState
+from watcher.pipeline.state import BEAT_S, PipelineState
 
 log = structlog.get_logger("watcher.pipeline")
 
@@ -69,13 +70,15 @@ class Tracker:
         state = self._state
         interval = self._min_s
         while not state.stopping:
+            state.beat("track")
             await self._wait(interval)
             if state.new_runs:
                 state.new_runs = False
                 interval = self._min_s
             if state.is_stopping():
                 return
-            await self._gate.wait_unpaused()
+            if not await self._gate.wait_unpaused(BEAT_S):
+                continue
             self._flush_submitted()
             drops = list(state.tracked.values())
             if not drops:
@@ -89,10 +92,10 @@ class Tracker:
         state.wake_track.clear()
         deadline = time.monotonic() + interval
         while time.monotonic() < deadline and not state.new_runs:
+            state.beat("track")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    state.wake_track.wait(), min(self._min_s, deadline - time.monotonic())
-                )
+                async with asyncio.timeout(min(self._min_s, BEAT_S, deadline - time.monotonic())):
+                    await state.wake_track.wait()
             if state.wake_track.is_set() or state.is_stopping():
                 return
 
@@ -125,11 +128,10 @@ class Tracker:
         # Only runs that moved on: a RUNNING run needs no action, so a burst of thousands of
         # running runs costs one short listing, not pages of them.
         since = int(min(d.submitted_at or d.created_at for d in group)) - RECONCILE_SKEW_S
-        client = self._calls.client
         try:
             listed = await self._calls.call(
-                lambda: list(
-                    client.iter_runs(
+                lambda c: list(
+                    c.iter_runs(
                         deployment_id=deployment_id,
                         from_timestamp=since,
                         status=sorted(RUN_MOVED_ON),
@@ -143,9 +145,8 @@ class Tracker:
         return {r.id: r for r in listed}
 
     async def _get_each(self, drops: list[Drop]) -> dict[str, Run]:
-        client = self._calls.client
         fetched = await asyncio.gather(
-            *(self._calls.call(client.get_run, d.run_id) for d in drops if d.run_id),
+            *(self._calls.call(_get_run(d.run_id)) for d in drops if d.run_id),
             return_exceptions=True,
         )
         runs: dict[str, Run] = {}
@@ -203,3 +204,10 @@ class Tracker:
             response=run.log_fields(),
         )
         return updated
+
+
+def _get_run(run_id: str) -> Callable[[HubClient], Run]:
+    def request(client: HubClient) -> Run:
+        return client.get_run(run_id)
+
+    return request

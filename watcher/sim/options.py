@@ -24,6 +24,8 @@ class SimOptions:
     rate_limit: float | None = None  # run submissions per second, then 429 + Retry-After
     latency_ms: float = 0.0  # added before answering any request
     lose_response_rate: float = 0.0  # create the run, then close the connection with no response
+    gateway_error_rate: float = 0.0  # create the run, then answer 502 as a failing gateway would
+    forbid_runs: bool = False  # 403 on run submission only: a token that may list but not run
     run_seconds: float = 0.0  # RUNNING -> COMPLETE after this
     fail_runs: float = 0.0  # P that a run ends FAILED
     seed: int | None = None
@@ -101,6 +103,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="P of creating the run, then closing the connection with no response",
     )
     parser.add_argument(
+        "--gateway-error-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="P of creating the run, then answering 502 Bad Gateway (a lying gateway)",
+    )
+    parser.add_argument(
+        "--forbid-runs",
+        action="store_true",
+        help="answer 403 to run submissions (a token that may list runs but not start them)",
+    )
+    parser.add_argument(
         "--run-seconds",
         type=_non_negative,
         default=0.0,
@@ -124,6 +138,8 @@ def options_from_args(ns: argparse.Namespace) -> SimOptions:
         rate_limit=ns.rate_limit,
         latency_ms=ns.latency_ms,
         lose_response_rate=ns.lose_response_rate,
+        gateway_error_rate=ns.gateway_error_rate,
+        forbid_runs=ns.forbid_runs,
         run_seconds=ns.run_seconds,
         fail_runs=ns.fail_runs,
         seed=ns.seed,

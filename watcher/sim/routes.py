@@ -107,6 +107,8 @@ class Api:
     def _run_deployment(self, deployment_id: str, body: bytes) -> Response:
         """POST /v2/apps/deployments/{id}/runs, after the faults that refuse it."""
         opts = self.options
+        if opts.forbid_runs:
+            return error(403, "this token may not run deployments (simulated)")
         retry_after = self._limiter.take(opts.rate_limit)
         if retry_after is not None:
             return error(429, "rate limit exceeded", ("Retry-After", str(retry_after)))
@@ -119,6 +121,9 @@ class Api:
         run = self._runs.create(deployment_id, fields, run_seconds=opts.run_seconds, failed=failed)
         if run.input_dir:
             self._paths.add_folder(run.input_dir)
+        # Drawn last, so the seeded order of the other faults is unchanged.
+        if opts.gateway_error_rate > 0 and self._rng.random() < opts.gateway_error_rate:
+            return error(502, "bad gateway (simulated; the run was created)")
         data = run.to_spec(run.start_ns)
         # The spec answers a fresh run as RUNNING even when run_seconds is 0.
         data.update(status=RUNNING, finish_timestamp=None, msg=None)

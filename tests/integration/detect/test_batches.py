@@ -65,3 +65,26 @@ def test_files_mode_startup_keeps_existing_batches(watch: Path, start) -> None:
     assert rels(running.get(names[1])) == ["c.txt"]
     assert not (watch / ".aihub-batch-x1y2").exists()
     assert stays_false(lambda: len(running.ready) > 2, 3 * SETTLE)
+
+
+def test_files_mode_takes_a_folder_dropped_at_runtime_as_at_startup(watch: Path, start) -> None:
+    """A folder moved into a files-mode watch while it runs is a drop, as one there at startup
+    is: never silently skipped, whichever moment it arrives."""
+    write(watch / "there-at-start" / "a.pdf", "a")
+    running = start([make_rule(watch, drop="files")])
+    wait_until(lambda: "there-at-start" in running.drops(), timeout=5, what="startup folder")
+    staging = watch.parent / "staging" / "moved-in"
+    write(staging / "b.pdf", "b")
+    staging.rename(watch / "moved-in")
+    wait_until(lambda: "moved-in" in running.drops(), timeout=5, what="runtime folder")
+    assert rels(running.get("moved-in")) == ["b.pdf"]
+
+
+def test_a_batch_name_that_looks_in_progress_falls_back_to_a_safe_name(watch: Path, start):
+    """batch_name "{seq}.tmp" would never settle: the batch gets a safe name, with an error."""
+    running = start([make_rule(watch, drop="files", batch_name="{seq}.tmp")])
+    write(watch / "a.pdf", "a")
+    wait_until(lambda: len(running.ready) == 1, timeout=5, what="the batch")
+    (ready,) = running.ready
+    assert ready.drop.startswith("batch-") and not ready.drop.endswith(".tmp")
+    assert rels(ready) == ["a.pdf"]

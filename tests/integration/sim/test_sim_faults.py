@@ -85,3 +85,23 @@ def test_latency_delays_every_answer(client, sim):
     started = time.perf_counter()
     assert submit(client, input_dir="x").status_code == 202
     assert time.perf_counter() - started >= 0.15
+
+
+def test_gateway_error_rate_creates_the_run_then_answers_502(client, sim, spec_schemas):
+    """gateway_error_rate=1: the run exists, yet the answer is a 502 JSON error."""
+    sim.options.gateway_error_rate = 1.0
+    resp = submit(client, input_dir="acme/in/b1")
+    assert resp.status_code == 502
+    validate(spec_schemas["error"], resp.json())
+    (run,) = sim.runs
+    assert run["input_dir"] == "acme/in/b1"
+
+
+def test_forbid_runs_refuses_submissions_but_not_reads(client, sim, spec_schemas):
+    """forbid_runs: 403 on run submission, while listing runs still works."""
+    sim.options.forbid_runs = True
+    resp = submit(client, input_dir="x")
+    assert resp.status_code == 403
+    validate(spec_schemas["error"], resp.json())
+    assert client.get("/v2/apps/runs").status_code == 200
+    assert sim.runs == []

@@ -23,7 +23,7 @@ def test_arguments_build_options(tmp_path):
             "--host", "127.0.0.2", "--port", "8123", "--token", "tok",
             "--record", str(tmp_path / "r.jsonl"), "--fail-rate", "0.25", "--rate-limit", "50",
             "--latency-ms", "5", "--lose-response-rate", "0.1", "--run-seconds", "2",
-            "--fail-runs", "0.5", "--seed", "9",
+            "--fail-runs", "0.5", "--seed", "9", "--gateway-error-rate", "0.2", "--forbid-runs",
         ]
     )  # fmt: skip
     assert options_from_args(ns) == SimOptions(
@@ -38,6 +38,8 @@ def test_arguments_build_options(tmp_path):
         run_seconds=2.0,
         fail_runs=0.5,
         seed=9,
+        gateway_error_rate=0.2,
+        forbid_runs=True,
     )
     defaults = options_from_args(parser.parse_args(["--token", "tok"]))
     assert defaults == SimOptions(token="tok")

@@ -85,12 +85,27 @@ class SQLiteRows:
         input_dir: str | None,
         deployment_id: str | None,
         now: float,
+        local_path: str | None = None,
+        marker_path: str | None = None,
     ) -> Drop:
         """Add a live row with attempts=0 and created_at=updated_at=now; return it."""
         self._conn.execute(
             "INSERT INTO drops (id, rule, drop_path, fingerprint, state, attempts, input_dir, "
-            "deployment_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-            (drop_id, rule, drop, fingerprint, state.value, input_dir, deployment_id, now, now),
+            "deployment_id, created_at, updated_at, local_path, marker_path) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            (
+                drop_id,
+                rule,
+                drop,
+                fingerprint,
+                state.value,
+                input_dir,
+                deployment_id,
+                now,
+                now,
+                local_path,
+                marker_path,
+            ),
         )
         inserted = self.get(drop_id)
         assert inserted is not None

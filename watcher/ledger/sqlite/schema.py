@@ -61,14 +61,21 @@ _V3: Final = (
         (state, archived, coalesce(next_attempt_at, created_at), created_at)""",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
+_V4: Final = (
+    # Where the drop was when it was detected, so a reload that moves `watch` can never make a
+    # post-run action touch another folder of the same name. NULL on older rows: derived.
+    "ALTER TABLE drops ADD COLUMN local_path TEXT",
+    "ALTER TABLE drops ADD COLUMN marker_path TEXT",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 # The order of COLUMNS is the order row_to_drop reads.
 COLUMNS: Final = (
     "id, rule, drop_path, fingerprint, state, attempts, next_attempt_at, attempt_id, intent_at, "
     "run_id, run_status, last_error, last_response, input_dir, deployment_id, created_at, "
-    "updated_at, submitted_at, finished_at, post_action_done, archived"
+    "updated_at, submitted_at, finished_at, post_action_done, archived, local_path, marker_path"
 )
 SELECT: Final = f"SELECT {COLUMNS} FROM drops"  # noqa: S608 -- constant column list
 
@@ -97,6 +104,8 @@ def row_to_drop(row: Sequence[Any]) -> Drop:
         finished_at=row[18],
         post_action_done=bool(row[19]),
         archived=bool(row[20]),
+        local_path=row[21],
+        marker_path=row[22],
     )
 
 

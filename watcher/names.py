@@ -1,6 +1,7 @@
 """What a name alone says: still being written, hidden, or one of our batch temp folders.
 
-Pure: no I/O. Imports nothing from `watcher`. The one home of the batch temp prefix.
+Core and pure: no I/O, imports nothing from `watcher`. The one home of the batch temp prefix
+and of the in-progress patterns (config checks templates against them; fs scans with them).
 """
 
 from __future__ import annotations
