@@ -342,6 +342,8 @@ def write_config(
                 "remote_dir": REMOTE,
                 "deployment_id": DEPLOYMENT,
                 "settle_seconds": settle_seconds,
+                # The benchmarks measure detection and submission; the simulator has no drive.
+                "verify_remote": False,
                 "observer": observer,
                 "poll_interval_seconds": poll_interval_seconds,
             }

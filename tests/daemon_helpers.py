@@ -44,6 +44,8 @@ def write_config(
         "remote_dir": REMOTE,
         "deployment_id": DEPLOYMENT,
         "settle_seconds": 0.3,
+        # The simulator has no drive unless a test gives it one (tests of the remote check).
+        "verify_remote": False,
     }
     main_rule.update(rule or {})
     data = {

@@ -117,10 +117,16 @@ def test_hub_sim_run_matches_the_openapi_run_schema(hub_sim_answer):
 
 
 def test_demo_once_submits_the_samples_and_exits_0(tmp_path: Path):
-    """`demo --once` drops samples, shows the runs it created, and exits cleanly."""
+    """`demo --once`: the samples become runs, their results land as JSON files in the results
+    folder the banner names, and it exits cleanly."""
     result = cli("demo", "--once", "--dir", str(tmp_path / "demo"), timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "runs created at the simulator: 3" in result.stdout
+    results = tmp_path / "demo" / "results" / "demo-invoices"
+    assert f"results land in {results}" in result.stdout
+    assert "results saved: 3" in result.stdout
+    saved = json.loads((results / "invoice-2026-001.json").read_text())
+    assert len(saved["files"]) == 2
     assert (tmp_path / "demo" / "done" / "invoice-2026-001" / "invoice.pdf").exists()
     assert '"event": "run.submitted"' in result.stdout or "run.submitted" in result.stdout
 

@@ -184,6 +184,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "age_seconds": round(now - d.created_at, 3),
                     "last_error": d.last_error,
                     "input_dir": d.input_dir,
+                    "batch_id": d.batch_id,
+                    "results": d.results_state,
+                    "results_path": d.results_path,
+                    "results_error": d.results_error,
                 }
                 for d in drops
             ],
@@ -200,7 +204,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             d.run_id or "-",
             d.run_status or "-",
             _age(now - d.created_at),
-            (d.last_error or "-").replace("\n", " ")[:80],
+            _reason(d).replace("\n", " ")[:80],
         )
         for d in drops
     ]
@@ -208,6 +212,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print()
     print("  ".join(f"{state}={n}" for state, n in sorted(counts.items())) or "no drops yet")
     return EXIT_OK
+
+
+def _reason(d: Any) -> str:
+    """What `status` says about a drop: its last error, or why its results are not saved."""
+    if d.results_state == "pending" and d.results_error:
+        return f"results not saved ({d.results_attempts} tries): {d.results_error}"
+    return str(d.last_error or "-")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -220,14 +231,21 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def cmd_retry(args: argparse.Namespace) -> int:
     from watcher.config import load_config
     from watcher.ledger import Ledger, ledger_path
+    from watcher.model import DropState
+    from watcher.pipeline.intake import first_stage
 
     config = load_config(args.config)
     ledger = Ledger(ledger_path(config.state_dir))
     try:
-        drop = ledger.rearm(args.drop_id, now=time.time())
+        found = ledger.get(args.drop_id)
+        rule = next((r for r in config.rules if found and r.name == found.rule), None)
+        # Back to its rule's first stage: an upload continues its batch, a drive drop is
+        # checked on the remote side again.
+        stage = first_stage(rule) if rule is not None else DropState.READY
+        drop = ledger.rearm(args.drop_id, now=time.time(), state=stage)
     finally:
         ledger.close()
-    print(f"{drop.id}: {drop.rule}/{drop.drop} re-armed; the daemon submits it on its next tick")
+    print(f"{drop.id}: {drop.rule}/{drop.drop} re-armed ({drop.state}); the daemon takes it next")
     return EXIT_OK
 
 

@@ -88,6 +88,10 @@ class DropState(enum.StrEnum):
     `run_failed`."""
 
     DETECTED = "detected"
+    # Before `ready`: a drive drop waits until AI Hub sees every file with its local size; an
+    # upload drop until its files are in an AI Hub batch.
+    WAITING_REMOTE = "waiting_remote"
+    UPLOADING = "uploading"
     READY = "ready"
     SUBMITTING = "submitting"
     SUBMITTED = "submitted"
@@ -151,10 +155,27 @@ class Drop:
     # Resolved when detected (None on rows from before schema 4): what post-run actions touch.
     local_path: str | None = None
     marker_path: str | None = None
+    # Upload source: the AI Hub batch its files go into (run with batch_id).
+    batch_id: int | None = None
+    # With results_dir: pending until the run's results are saved; saved; None when not wanted.
+    results_state: str | None = None
+    results_path: str | None = None
+    results_attempts: int = 0
+    results_error: str | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DropFile:
+    """One file of a drop as detected: what the remote check and the upload work from."""
+
+    rel: str  # POSIX path relative to the drop folder
+    size: int
+    mtime_ns: int
+    uploaded: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

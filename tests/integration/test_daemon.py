@@ -338,6 +338,7 @@ def test_removed_rule_with_pending_drops_does_not_crash_on_restart(sim, dirs, tm
         "remote_dir": "acme/Other/fs/Instabase Drive/in",
         "deployment_id": "dep-2",
         "settle_seconds": 0.3,
+        "verify_remote": False,
     }
     config = write_config(
         tmp_path / "c.yaml",

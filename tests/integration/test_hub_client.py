@@ -19,6 +19,7 @@ from watcher.hub.errors import (
     HubRejectedError,
     HubServerError,
     HubTransportError,
+    UploadSourceError,
 )
 from watcher.hub.policy import HoldAll, next_step
 
@@ -64,10 +65,11 @@ def test_happy_path(hub_sim, client):
         output_dir="acme/ws/fs/Instabase Drive/out",
         settings={"tags": ["rule:x"], "keys": {"custom": {"k": "v"}}},
     )
-    other = client.run_deployment(deployment_id="dep-b", batch_id=5)
+    batch_id = hub_sim.add_batch()
+    other = client.run_deployment(deployment_id="dep-b", batch_id=batch_id)
     assert run.status == "RUNNING"
     assert (run.deployment_id, run.input_dir, run.tags) == ("dep-a", INPUT, ("rule:x",))
-    assert other.batch_id == 5
+    assert other.batch_id == batch_id
 
     got = client.get_run(run.id)
     assert (got.id, got.deployment_id, got.input_dir) == (run.id, "dep-a", INPUT)
@@ -259,3 +261,52 @@ def test_worker_threads_share_one_pool(hub_sim):
     assert len(set(ids)) == 200
     assert len(hub_sim.runs) == 200
     assert hub_sim.connections_accepted <= 4
+
+
+class _AfterFirstChunk(httpx.SyncByteStream):
+    """A request body that runs `hook` once its first chunk is on the wire."""
+
+    def __init__(self, inner: httpx.SyncByteStream, hook: Any) -> None:
+        self._inner, self._hook = inner, hook
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i, chunk in enumerate(self._inner):
+            yield chunk
+            if i == 0:
+                self._hook()
+
+
+class _TamperingTransport(httpx.HTTPTransport):
+    """The real transport, with a hook that changes the file while a PUT body is being sent."""
+
+    def __init__(self, hook: Any) -> None:
+        super().__init__()
+        self._hook = hook
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            assert isinstance(request.stream, httpx.SyncByteStream)
+            request.stream = _AfterFirstChunk(request.stream, self._hook)
+        return super().handle_request(request)
+
+
+def test_a_file_changing_mid_upload_drops_the_connection_not_the_pool(hub_sim, tmp_path):
+    """A file that grows while its PUT is on a real socket fails with UploadSourceError after
+    part of the body; the half-sent connection is discarded, and the pool's one connection
+    works for the next call (a new socket, not a desynchronised one)."""
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(b"%" * (3 * 1024 * 1024))
+
+    def grow() -> None:
+        with path.open("ab") as f:
+            f.write(b"late bytes")
+
+    with HubClient(
+        base_url=hub_sim.url, token="t", max_connections=1, transport=_TamperingTransport(grow)
+    ) as c:
+        assert c.list_runs() == []
+        with pytest.raises(UploadSourceError):
+            c.batches.upload_file(batch_id=1, filename="scan.pdf", path=path, size=3 * 1024 * 1024)
+        run = c.run_deployment(deployment_id="dep-u", input_dir="in/after")
+        assert c.get_run(run.id).id == run.id
+    assert hub_sim.connections_accepted == 2

@@ -32,6 +32,7 @@ def test_editor_style_rename_adds_a_rule_and_it_runs(sim, tmp_path: Path, token:
         "remote_dir": "acme/Other/fs/Instabase Drive/in",
         "deployment_id": DEPLOYMENT,
         "settle_seconds": 0.3,
+        "verify_remote": False,
     }
     write_config(
         tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=state, extra_rules=[second]

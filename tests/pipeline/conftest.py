@@ -47,6 +47,7 @@ class Rig:
             "remote_dir": REMOTE,
             "deployment_id": DEPLOYMENT,
             "settle_seconds": 0.1,
+            "verify_remote": False,
             **self.rule,
         }
         hub = {"base_url": self.sim.url, "token_env": "AIHUB_TEST_TOKEN", **self.hub}

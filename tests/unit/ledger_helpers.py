@@ -43,6 +43,16 @@ def make_in_state(led: Ledger, state: DropState, drop: str = "a") -> Drop:
     """Walk a fresh drop through legal transitions until it is in `state`."""
     if state is DropState.DETECTED:
         return insert_detected(led, drop)
+    if state in (DropState.WAITING_REMOTE, DropState.UPLOADING):
+        return led.record_ready(
+            rule="r",
+            drop=drop,
+            fingerprint="fp1",
+            input_dir=f"org/ws/fs/drive/in/{drop}",
+            deployment_id="dep-1",
+            now=NOW,
+            state=state,
+        )
     d = ready(led, drop)
     if state is DropState.READY:
         return d

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -14,14 +14,17 @@ import pytest
 from tests.unit.config_helpers import EXAMPLE, SECRET
 from watcher.config import (
     HUB_KEYS,
+    RESULTS_OPTION_KEYS,
     RULE_KEYS,
     SETTINGS_KEYS,
     SETTINGS_KEYS_KEYS,
     TOP_KEYS,
+    UPLOAD_KEYS,
     Config,
     HubConfig,
     KeySpec,
     Rule,
+    UploadSettings,
     load_config,
 )
 
@@ -32,6 +35,7 @@ SECTIONS: dict[str, tuple[str | None, str]] = {
     "hub": ("hub", r"  (# )?{name}:"),
     "rule": ("rules", r"\s+(# )?(- )?{name}:"),
     "settings": ("rules", r"\s+{name}:"),
+    "group": ("rules", r"\s+(# )?{name}:"),  # the keys of upload: and results_options:
 }
 
 
@@ -75,6 +79,7 @@ def _table_keys() -> dict[str, list[tuple[str, str]]]:
         "hub": [(s.name, s.doc) for s in HUB_KEYS],
         "rule": [(s.name, s.doc) for s in RULE_KEYS],
         "settings": [*SETTINGS_KEYS.items(), *SETTINGS_KEYS_KEYS.items()],
+        "group": [(s.name, s.doc) for s in (*UPLOAD_KEYS, *RESULTS_OPTION_KEYS)],
     }
 
 
@@ -89,8 +94,9 @@ def _with_key(lines: list[str], section: str, spec: KeySpec) -> list[str]:
 def test_example_config_validates_with_only_missing_folder_warnings() -> None:
     """config.example.yaml loads; its only issues are 'watch does not exist yet' warnings."""
     config = load_config(EXAMPLE, env={})
-    assert [r.name for r in config.rules] == ["invoices", "claims"]
+    assert [r.name for r in config.rules] == ["invoices", "claims", "scans"]
     assert {r.drop for r in config.rules} == {"folder", "files"}
+    assert [r.source for r in config.rules] == ["drive", "drive", "upload"]
     missing = [f"rules[{i}].watch" for i, r in enumerate(config.rules) if not r.watch.exists()]
     assert [i.key_path for i in config.warnings] == missing
     for issue in config.warnings:
@@ -107,6 +113,9 @@ def test_example_config_documents_every_key() -> None:
     for name, doc in (*SETTINGS_KEYS.items(), *SETTINGS_KEYS_KEYS.items()):
         assert f"# {doc}\n" in text, name
         assert re.search(rf"^\s+{name}:", text, re.MULTILINE), name
+    for spec in (*UPLOAD_KEYS, *RESULTS_OPTION_KEYS):
+        assert f"# {spec.doc}\n" in text, spec.name
+        assert re.search(rf"^\s+{spec.name}:", text, re.MULTILINE), spec.name
 
 
 def test_example_documents_each_key_in_its_section() -> None:
@@ -147,19 +156,24 @@ def test_example_loads_and_its_token_source_works() -> None:
     assert config.hub.read_token({"AIHUB_TOKEN": SECRET}) == SECRET
 
 
+def _plain(value: Any) -> Any:
+    """A field default as the table writes it: a nested dataclass (upload) as its mapping."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+
+
 def _field_defaults(cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(cls):
         if f.default is not MISSING:
-            out[f.name] = f.default
+            out[f.name] = _plain(f.default)
         elif f.default_factory is not MISSING:
-            out[f.name] = f.default_factory()
+            out[f.name] = _plain(f.default_factory())
     return out
 
 
 def test_dataclass_fields_are_the_table_keys() -> None:
     """HubConfig and Rule have one field per table key, and their defaults are the table's."""
-    for cls, specs in ((HubConfig, HUB_KEYS), (Rule, RULE_KEYS)):
+    for cls, specs in ((HubConfig, HUB_KEYS), (Rule, RULE_KEYS), (UploadSettings, UPLOAD_KEYS)):
         assert [f.name for f in fields(cls)] == [s.name for s in specs], cls.__name__
         assert _field_defaults(cls) == {s.name: s.default for s in specs if not s.required}
     # Config: `defaults` is merged into the rules; path and warnings are not keys.
@@ -174,13 +188,14 @@ def test_dataclass_fields_are_the_table_keys() -> None:
 
 def test_dataclass_defaults_match_the_key_table() -> None:
     """Rule and HubConfig defaults equal the table's defaults (the table is the one truth)."""
-    rule = Rule(name="r", watch=Path("/w"), remote_dir="o/w", deployment_id="d")
+    rule = Rule(name="r", watch=Path("/w"), deployment_id="d")
     for spec in RULE_KEYS:
         if not spec.required:
             expected = spec.default
             actual = getattr(rule, spec.name)
-            if spec.name == "settings":
+            if spec.name in ("settings", "results_options"):
                 actual = dict(actual)
+            actual = _plain(actual)
             assert actual == expected, spec.name
     hub = HubConfig(base_url="https://h/api")
     for spec in HUB_KEYS:

@@ -19,10 +19,10 @@ import pytest
 from aihub.models.run import Run as SdkRun
 from aihub.models.run_deployment_request import RunDeploymentRequest
 from aihub.models.run_deployment_request_settings import RunDeploymentRequestSettings
-from openapi_schema_validator import OAS30Validator
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from tests.conftest import load_openapi_spec
+from tests.unit.contract_helpers import assert_valid, path_template_matches, resolve
 from watcher.hub.client import HubClient
 from watcher.hub.models import Run, build_run_request
 
@@ -66,42 +66,6 @@ def spec() -> dict[str, Any]:
     return load_openapi_spec()
 
 
-def resolve(node: Any, root: dict[str, Any], depth: int = 0) -> Any:
-    """Inline local `$ref`s ('#/components/...') so the schema stands alone."""
-    assert depth < 50, "recursive $ref"
-    if isinstance(node, dict):
-        if "$ref" in node:
-            ref = node["$ref"]
-            assert ref.startswith("#/"), f"non-local $ref {ref}"
-            target: Any = root
-            for part in ref[2:].split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            return resolve(target, root, depth + 1)
-        return {k: resolve(v, root, depth + 1) for k, v in node.items()}
-    if isinstance(node, list):
-        return [resolve(v, root, depth + 1) for v in node]
-    return node
-
-
-def closed(schema: Any) -> Any:
-    """A copy where objects with declared properties reject undeclared keys (unless the spec
-    says otherwise): catches a misspelt field, which the open vendor schema would accept."""
-    schema = copy.deepcopy(schema)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                node.setdefault("additionalProperties", False)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(schema)
-    return schema
-
-
 @pytest.fixture(scope="module")
 def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
     op = spec["paths"][RUN_DEPLOYMENT]["post"]
@@ -115,12 +79,6 @@ def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
 def run_schema(spec: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = resolve(spec["components"]["schemas"]["run"], spec)
     return schema
-
-
-def assert_valid(schema: dict[str, Any], instance: Any) -> None:
-    for s in (schema, closed(schema)):
-        errors = sorted(OAS30Validator(s).iter_errors(instance), key=str)
-        assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
 
 
 @pytest.mark.parametrize("name", list(BODIES))
@@ -195,17 +153,6 @@ def test_body_without_input_is_still_schema_valid(request_schema):
     """No input_dir/batch_id is schema-valid (the spec says so in prose): the server decides."""
     assert build_run_request() == {}
     assert_valid(request_schema, build_run_request())
-
-
-def path_template_matches(template: str, raw_path: str) -> bool:
-    t_parts, p_parts = template.strip("/").split("/"), raw_path.strip("/").split("/")
-    if template.endswith("{path}"):  # the files path parameter spans segments
-        n = len(t_parts) - 1
-        return t_parts[:n] == p_parts[:n] and len(p_parts) > n
-    return len(t_parts) == len(p_parts) and all(
-        t == p or (t.startswith("{") and t.endswith("}"))
-        for t, p in zip(t_parts, p_parts, strict=True)
-    )
 
 
 def test_paths_methods_and_query_params_are_in_the_spec(spec, captured):

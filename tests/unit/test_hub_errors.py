@@ -14,14 +14,17 @@ import pytest
 from tests.hub_helpers import (
     BASE,
     CALLS,
+    POST_EXPECTED,
     RUN_BODY,
     TOKEN,
     ClientFactory,
     assert_no_token,
     call_and_catch,
+    expected_status_error,
     http_date,
     json_response,
     make_client,
+    make_exception,
 )
 from watcher.errors import TokenError
 from watcher.hub.client import HubClient
@@ -156,21 +159,6 @@ def test_every_status_maps_to_its_error_class(client_factory):
             assert_no_token(err)
 
 
-def expected_status_error(status: int, method: str) -> type[HubError] | None:
-    """The class a status must become, stated as the policy needs it (None: not an error)."""
-    if 200 <= status < 300:
-        return None
-    if status in (401, 403):
-        return HubAuthError
-    if status == 429:
-        return HubRateLimitedError
-    if status == 504 and method == "POST":
-        return HubAmbiguousError  # the gateway gave up; the origin may have created the run
-    if status >= 500 or status == 408:
-        return HubServerError
-    return HubRejectedError  # every other 1xx, 3xx and 4xx
-
-
 def test_every_status_code_from_100_to_599_maps(client_factory):
     """Each status a server can send becomes exactly its HubError class for POST, GET and HEAD,
     and every 2xx passes (HEAD's 404 is "nothing there"): no status is left unmapped."""
@@ -219,37 +207,6 @@ def test_head_404_is_none_and_other_2xx_heads_parse(client_factory):
 
 # --- httpx exceptions -----------------------------------------------------------------------------
 
-T, A = HubTransportError, HubAmbiguousError
-# What a POST's failure means. GET/HEAD are safe to repeat: always HubTransportError.
-POST_EXPECTED: dict[type[Exception], type[HubError]] = {
-    # nothing can have reached the server
-    httpx.ConnectError: T,
-    httpx.ConnectTimeout: T,
-    httpx.PoolTimeout: T,
-    httpx.ProxyError: T,
-    httpx.UnsupportedProtocol: T,
-    httpx.LocalProtocolError: T,
-    httpx.InvalidURL: T,
-    # sent (or partly sent): the run may exist
-    httpx.ReadTimeout: A,
-    httpx.WriteTimeout: A,
-    httpx.ReadError: A,
-    httpx.WriteError: A,
-    httpx.CloseError: A,
-    httpx.RemoteProtocolError: A,
-    httpx.DecodingError: A,
-    httpx.TooManyRedirects: A,
-    httpx.HTTPStatusError: A,
-    httpx.CookieConflict: A,
-    # generic bases: unknown phase, so the cautious answer
-    httpx.HTTPError: A,
-    httpx.RequestError: A,
-    httpx.TransportError: A,
-    httpx.TimeoutException: A,
-    httpx.NetworkError: A,
-    httpx.ProtocolError: A,
-}
-
 
 def httpx_exception_classes() -> set[type[Exception]]:
     """Every exception class httpx defines: httpx.HTTPError and every subclass, walked through
@@ -271,14 +228,6 @@ def httpx_exception_classes() -> set[type[Exception]]:
         found.add(cls)
         todo.extend(cls.__subclasses__())
     return found
-
-
-def make_exception(cls: type[Exception], request: httpx.Request) -> Exception:
-    if cls is httpx.HTTPStatusError:
-        return cls("boom", request=request, response=httpx.Response(500, request=request))
-    if issubclass(cls, httpx.RequestError):
-        return cls("boom", request=request)
-    return cls("boom")
 
 
 def test_table_classifies_every_httpx_exception():

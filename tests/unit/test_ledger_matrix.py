@@ -50,7 +50,8 @@ class Op:
     changes: Callable[[Drop, Drop], dict[str, Any]]
 
 
-GIVE_UP_FROM = frozenset({DropState.READY, DropState.SUBMITTING})
+BEFORE_SUBMIT = frozenset({DropState.WAITING_REMOTE, DropState.UPLOADING, DropState.READY})
+GIVE_UP_FROM = BEFORE_SUBMIT | {DropState.SUBMITTING}
 OPS: dict[str, Op] = {
     "begin_submit": Op(
         lambda led, i: led.begin_submit(i, now=AT), frozenset({DropState.READY}), new_attempt
@@ -126,7 +127,7 @@ OPS: dict[str, Op] = {
     ),
     "update_fingerprint": Op(
         lambda led, i: led.update_fingerprint(i, "fp9", now=AT),
-        frozenset({DropState.DETECTED, DropState.READY}),
+        frozenset({DropState.DETECTED}) | BEFORE_SUBMIT,
         lambda _b, _a: {"fingerprint": "fp9", "updated_at": AT},
     ),
     "resubmit": Op(
@@ -141,8 +142,23 @@ OPS: dict[str, Op] = {
     ),
     "archive": Op(
         lambda led, i: led.archive(i, now=AT),
-        frozenset({DropState.DETECTED, DropState.READY}) | TERMINAL,
+        frozenset({DropState.DETECTED}) | BEFORE_SUBMIT | TERMINAL,
         lambda _b, _a: {"archived": True, "updated_at": AT},
+    ),
+    "remote_checked": Op(
+        lambda led, i: led.stages.remote_checked(i, missing=None, now=AT),
+        frozenset({DropState.WAITING_REMOTE}),
+        lambda _b, _a: {"state": DropState.READY, "last_error": None, "updated_at": AT},
+    ),
+    "upload_progress": Op(
+        lambda led, i: led.stages.upload_note(i, error="slow", now=AT),
+        frozenset({DropState.UPLOADING}),
+        lambda _b, _a: {"last_error": "slow", "updated_at": AT},
+    ),
+    "results": Op(
+        lambda led, i: led.stages.results_pending(i, now=AT),
+        frozenset({DropState.COMPLETE}),
+        lambda _b, _a: {"results_state": "pending", "updated_at": AT},
     ),
     "rearm": Op(
         lambda led, i: led.rearm(i, now=AT),

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from watcher.config.env import ENV_NAME_RE
-from watcher.config.templates import render_sample, template_errors
+from watcher.config.templates import (
+    RESULTS_FIELDS,
+    render_sample,
+    rendered_name_problem,
+    template_errors,
+)
 from watcher.errors import Severity
 from watcher.names import is_in_progress
 
@@ -39,8 +44,10 @@ __all__ = [
     "check_output_dir",
     "check_ready_marker",
     "check_remote_dir",
+    "check_results_dir",
     "check_token_env",
     "check_watch",
+    "check_workspace",
     "empty_is_none",
     "glob_problem",
 ]
@@ -166,7 +173,9 @@ def check_watch(value: Path, at: At) -> Any:
     return value
 
 
-def check_remote_dir(value: str, at: At) -> Any:
+def check_remote_dir(value: str | None, at: At) -> Any:
+    if value is None or not value.strip():
+        return None  # `${REMOTE_DIR:-}` means "not set"; relations.py requires it for drive
     stripped = value.rstrip("/")
     if not stripped.strip():
         return at.error("must not be empty; it is the AI Hub path of the watched folder")
@@ -233,6 +242,35 @@ def check_batch_name(value: str, at: At) -> Any:
             f"renders like {sample!r}, a name that looks still being written: "
             "the batch would never be submitted"
         )
+    return value
+
+
+def check_results_dir(value: str | None, at: At) -> Any:
+    if not value:
+        return None  # `${RESULTS_DIR:-}` means "not set"
+    errors = template_errors(value, fields=RESULTS_FIELDS)
+    for message in errors:
+        at.error(message)
+    if errors:
+        return INVALID
+    if not value.startswith("/"):
+        return at.error(
+            f"must be an absolute local path (starting with '/'), e.g. /srv/results/{{rule}}"
+            f" (got {value!r})"
+        )
+    sample = render_sample(value)
+    for segment in sample.split("/"):
+        problem = rendered_name_problem(segment) if segment else None
+        if problem:
+            return at.error(f"renders like {sample!r}: {problem}")
+    return value
+
+
+def check_workspace(value: str | None, at: At) -> Any:
+    if value is None or not value.strip():
+        return None  # `workspace: ${AIHUB_WORKSPACE:-}` means "the personal workspace"
+    if any(ch in value for ch in "\r\n\0"):
+        return at.error("must be a single line (the name of an AI Hub workspace)")
     return value
 
 

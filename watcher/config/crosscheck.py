@@ -1,4 +1,5 @@
-"""Checks across rules, once each rule is read: unique names, watched folders, state_dir, moves.
+"""Checks across rules, once each rule is read: unique names, watched folders, state_dir, moves,
+results folders.
 
 Core: imports only the stdlib, `yaml` and this package.
 """
@@ -6,11 +7,13 @@ Core: imports only the stdlib, `yaml` and this package.
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 from typing import Final
 
 from watcher.config.keys import RULE_KEYS
 from watcher.config.nodes import NodeReader
+from watcher.config.templates import fixed_prefix
 from watcher.config.values import Draft
 
 __all__ = ["cross_check"]
@@ -27,6 +30,7 @@ def cross_check(
     if state_dir is not None:
         _state_dir_outside(reader, top, state_dir, watched)
     _move_targets_outside(reader, drafts, watched)
+    _results_dirs_outside(reader, drafts, watched, state_dir)
 
 
 def _unique_names(reader: NodeReader, drafts: list[Draft]) -> None:
@@ -110,3 +114,35 @@ def _move_targets_outside(
                         " moved drops would be detected again",
                     )
                     break
+
+
+def _results_base(template: str, rule: str) -> Path:
+    """The deepest folder that holds every results file of a rule, whatever the drop and date."""
+    fixed, complete = fixed_prefix(template, {"rule": rule})
+    base = fixed if complete else posixpath.dirname(fixed)
+    return Path(os.path.realpath(base or "/"))
+
+
+def _results_dirs_outside(
+    reader: NodeReader,
+    drafts: list[Draft],
+    watched: list[tuple[Draft, Path]],
+    state_dir: Path | None,
+) -> None:
+    for d in drafts:
+        template, name = d.values.get("results_dir"), d.values.get("name")
+        if not (isinstance(template, str) and isinstance(name, str)):
+            continue
+        base = _results_base(template, name)
+        key, where = d.where["results_dir"]
+        for w, real in watched:
+            if base.is_relative_to(real):
+                reader.issue(
+                    key,
+                    where,
+                    f"results_dir is inside rules[{w.index}].watch ({w.values['watch']});"
+                    " saved results would be detected as drops",
+                )
+                break
+        if state_dir is not None and base.is_relative_to(os.path.realpath(state_dir)):
+            reader.issue(key, where, f"results_dir is inside state_dir ({state_dir})")

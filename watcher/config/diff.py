@@ -51,13 +51,16 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
 
 
 def summary_table(config: Config) -> str:
-    """rule | watch | remote_dir | deployment | drop | settle, as aligned text columns."""
+    """rule | watch | remote_dir | deployment | drop | settle, as aligned text columns.
+
+    A rule with source: upload has no remote_dir; its cell says "(upload)".
+    """
     header = ("rule", "watch", "remote_dir", "deployment", "drop", "settle")
     rows = [
         (
             r.name,
             str(r.watch),
-            r.remote_dir,
+            r.remote_dir if r.remote_dir is not None else f"({r.source})",
             r.deployment_id,
             r.drop,
             f"{r.settle_seconds:g}s",

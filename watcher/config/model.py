@@ -1,4 +1,4 @@
-"""The validated config as frozen dataclasses: HubConfig, Rule, Config.
+"""The validated config as frozen dataclasses: HubConfig, UploadSettings, Rule, Config.
 
 Core: imports only the stdlib and this package. Every field default comes from the key tables.
 """
@@ -13,13 +13,14 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from watcher.config import tokens
-from watcher.config.keys import HUB_KEYS, RULE_KEYS, TOP_KEYS, defaults_of
+from watcher.config.keys import HUB_KEYS, RULE_KEYS, TOP_KEYS, UPLOAD_KEYS, defaults_of
 from watcher.errors import ConfigIssue
 
-__all__ = ["Config", "HubConfig", "Rule"]
+__all__ = ["Config", "HubConfig", "Rule", "UploadSettings"]
 
 _HUB: Final = defaults_of(HUB_KEYS)
 _RULE: Final = defaults_of(RULE_KEYS)
+_UPLOAD: Final = defaults_of(UPLOAD_KEYS)
 _TOP: Final = defaults_of(TOP_KEYS)
 
 
@@ -55,21 +56,44 @@ def _frozen_settings(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UploadSettings:
+    """`upload:` of a rule (source: upload): the batch's workspace, what to do with it after the
+    run, and the byte limits. Every rule has one, with the table's defaults."""
+
+    workspace: str | None = _UPLOAD["workspace"]
+    delete_batch: bool = _UPLOAD["delete_batch"]
+    single_put_max_bytes: int = _UPLOAD["single_put_max_bytes"]
+    part_size_bytes: int = _UPLOAD["part_size_bytes"]
+    max_file_bytes: int = _UPLOAD["max_file_bytes"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     """One watched folder routed to one deployment.
 
     `settings` is a read-only `MappingProxyType` over a private deep copy (nested values are plain
-    JSON types); use `settings_dict()` for a mutable, JSON-ready copy. It is left out of the hash.
+    JSON types); use `settings_dict()` for a mutable, JSON-ready copy. It is left out of the hash,
+    as is `results_options` (read-only too: query flag -> bool, only the flags the config sets).
+    `remote_dir` is None only for source: upload. `results_dir` is a template: see
+    `results_path_for()`.
     """
 
     name: str
     watch: Path
-    remote_dir: str
+    source: Literal["drive", "upload"] = _RULE["source"]
+    remote_dir: str | None = _RULE["remote_dir"]
+    verify_remote: bool = _RULE["verify_remote"]
+    verify_timeout_seconds: float = _RULE["verify_timeout_seconds"]
+    upload: UploadSettings = field(default_factory=UploadSettings)
     deployment_id: str
     output_dir: str | None = _RULE["output_dir"]
     version: str | None = _RULE["version"]
     settings: Mapping[str, Any] = field(
         default_factory=lambda: _RULE["settings"], hash=False, repr=False
+    )
+    results_dir: str | None = _RULE["results_dir"]
+    results_options: Mapping[str, Any] = field(
+        default_factory=lambda: _RULE["results_options"], hash=False
     )
     drop: Literal["folder", "files"] = _RULE["drop"]
     settle_seconds: float = _RULE["settle_seconds"]
@@ -88,6 +112,7 @@ class Rule:
     def __post_init__(self) -> None:
         # Callers (tests, reload) may pass a plain dict: never keep a reference they can mutate.
         object.__setattr__(self, "settings", _frozen_settings(self.settings))
+        object.__setattr__(self, "results_options", _frozen_settings(self.results_options))
 
     def settings_dict(self) -> dict[str, Any]:
         """A deep, mutable copy of `settings` (plain dicts/lists), ready for a JSON request body."""

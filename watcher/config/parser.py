@@ -23,8 +23,9 @@ from watcher.config.keys import (
     TOP_BY_NAME,
     TOP_VALUE_KEYS,
 )
-from watcher.config.model import Config, HubConfig, Rule
+from watcher.config.model import Config, HubConfig, Rule, UploadSettings
 from watcher.config.nodes import NodeReader
+from watcher.config.relations import check_relations
 from watcher.config.values import Draft, convert, read_section, report_unknown
 from watcher.errors import ConfigError, ConfigIssue
 
@@ -131,9 +132,17 @@ def _document(reader: NodeReader, root: yaml.MappingNode, path: Path) -> Config 
         state_dir=state_dir,
         # Keys left out take the dataclass defaults, which come from the key table.
         **{n: v for n, v in top.values.items() if n != "state_dir"},
-        rules=tuple(Rule(**d.values) for d in drafts),
+        rules=tuple(_rule(d) for d in drafts),
         warnings=tuple(reader.sorted_issues()),
     )
+
+
+def _rule(draft: Draft) -> Rule:
+    """The Rule of a valid draft: `upload` (the keys given, merged over defaults) gets the
+    table's defaults for the rest."""
+    values = dict(draft.values)
+    values["upload"] = UploadSettings(**values["upload"])
+    return Rule(**values)
 
 
 def _hub(
@@ -223,5 +232,6 @@ def _rules(
             continue
         draft = Draft(index=i, node=item)
         read_section(reader, item, RULE_BY_NAME, path, hints=hints, draft=draft, inherited=defaults)
+        check_relations(reader, draft)
         drafts.append(draft)
     return drafts

@@ -1,4 +1,5 @@
-"""The AI Hub paths of a drop: its `input_dir`, and its rendered `output_dir`.
+"""The paths of a drop: its AI Hub `input_dir` and rendered `output_dir`, and the local file its
+results are saved to.
 
 Core: imports only the stdlib, this package and `watcher.names`.
 """
@@ -6,12 +7,21 @@ Core: imports only the stdlib, this package and `watcher.names`.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from watcher.config.model import Rule
-from watcher.config.templates import render_template
-from watcher.names import is_in_progress
+from watcher.config.templates import render_template, rendered_name_problem
 
-__all__ = ["clean_drop", "input_dir_for", "output_dir_for", "rendered_name_problem"]
+__all__ = [
+    "RESULTS_SUFFIX",
+    "clean_drop",
+    "input_dir_for",
+    "output_dir_for",
+    "rendered_name_problem",
+    "results_path_for",
+]
+
+RESULTS_SUFFIX = ".json"
 
 
 def clean_drop(drop: str) -> str:
@@ -34,8 +44,11 @@ def input_dir_for(rule: Rule, drop: str) -> str:
     """The AI Hub `input_dir` of a drop: `remote_dir` + "/" + drop (never `//`, never `..`).
 
     Raises:
-        ValueError: the drop is empty, absolute, or has a '..' segment.
+        ValueError: the drop is empty, absolute, or has a '..' segment; or the rule has no
+            remote_dir (source: upload, whose drops have a batch instead).
     """
+    if rule.remote_dir is None:
+        raise ValueError(f"rule {rule.name!r} has no remote_dir (source: {rule.source})")
     base = rule.remote_dir.rstrip("/")
     return f"{base}/{clean_drop(drop)}"
 
@@ -65,18 +78,33 @@ def output_dir_for(rule: Rule, drop: str, *, now: datetime) -> str | None:
     return path
 
 
-def rendered_name_problem(name: str) -> str | None:
-    """Why a rendered path segment or folder name is unusable, or None.
+def results_path_for(rule: Rule, drop: str, *, now: datetime) -> Path | None:
+    """The local file a drop's results are saved to, or None when the rule sets no results_dir.
 
-    Templates are checked with sample values by `check`; this is the check at use, with the
-    real values (`{drop:.2}` can render "..", `{seq}.tmp` looks like a file still written).
+    It is `<results_dir rendered for the drop>/<drop>.json`. A nested drop keeps its sub-folders
+    (`2024/03/batch1` -> `<dir>/2024/03/batch1.json`), as under `watch`: flattening could make
+    two drops collide. Repeated or trailing slashes collapse; no segment can be '..', so the
+    file never leaves the rendered folder.
+
+    Raises:
+        ValueError: the drop is empty, absolute, or has a '..' segment, or a rendered segment
+            is unusable (e.g. `{drop:.2}` rendering "..").
     """
-    if not name.strip():
-        return "it renders empty"
-    if name in (".", ".."):
-        return f"{name!r} is not a folder name"
-    if "\0" in name:
-        return "it contains a NUL character"
-    if is_in_progress(name):
-        return f"{name!r} looks like a file still being written"
-    return None
+    if rule.results_dir is None:
+        return None
+    cleaned = clean_drop(drop)
+    rendered = render_template(
+        rule.results_dir,
+        rule=rule.name,
+        drop=cleaned,
+        deployment_id=rule.deployment_id,
+        now=now,
+    )
+    segments = [s for s in rendered.split("/") if s]
+    if not rendered.startswith("/"):
+        raise ValueError(f"results_dir {rule.results_dir!r} renders to a relative path")
+    for segment in segments:  # clean_drop already vouched for the drop's own segments
+        problem = rendered_name_problem(segment)
+        if problem is not None:
+            raise ValueError(f"results_dir {rule.results_dir!r} for drop {cleaned!r}: {problem}")
+    return Path("/", *segments, cleaned + RESULTS_SUFFIX)

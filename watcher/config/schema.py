@@ -53,12 +53,18 @@ def _spec_schema(spec: KeySpec) -> dict[str, Any]:
         inner = {"anyOf": [{"enum": list(spec.choices)}, {"type": "string", "pattern": "^move:/"}]}
     elif spec.kind == "globs":
         inner = {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}}
+    elif spec.kind == "bool":
+        inner = {"type": "boolean"}
     elif spec.kind == "settings":
         inner = {"$ref": "#/$defs/settings"}
+    elif spec.kind == "group":
+        names = {s.name: s for s in spec.keys}
+        inner = _object_schema(names, spec.doc, required=())
+        inner["type"] = ["object", "null"]
     else:  # pragma: no cover - sections are built by json_schema()
         raise AssertionError(spec.kind)
     options: list[dict[str, Any]] = [inner]
-    if spec.kind not in ("str", "path", "template", "settings"):
+    if spec.kind not in ("str", "path", "template", "settings", "group"):
         options.append({"$ref": "#/$defs/env_ref"})  # a plain `${N:-4}` expands to a number
     if spec.nullable:
         options.append({"type": "null"})
@@ -101,6 +107,52 @@ def _inheritable_required() -> list[dict[str, Any]]:
     ]
 
 
+def _required_when() -> list[dict[str, Any]]:
+    """A key with `required_when=(key, value)` (remote_dir with source: drive) is required in a
+    rule whose `key` is `value`: its own, else the defaults', else the table's. Never when the
+    defaults supply the key itself."""
+    out: list[dict[str, Any]] = []
+    for name, spec in DEFAULTS_BY_NAME.items():
+        if spec.required_when is None:
+            continue
+        key, wanted = spec.required_when
+        needs = {"required": [name]}
+        # Per value of `key` in the defaults (None: the defaults leave it out): when a rule that
+        # leaves `key` out inherits that value, and whether the rule must then carry `name`.
+        for inherited in (None, *DEFAULTS_BY_NAME[key].choices):
+            if inherited is None:
+                when: dict[str, Any] = {
+                    "not": {
+                        "required": ["defaults"],
+                        "properties": {
+                            "defaults": {
+                                "type": "object",
+                                "anyOf": [{"required": [name]}, {"required": [key]}],
+                            }
+                        },
+                    }
+                }
+            else:
+                when = {
+                    "required": ["defaults"],
+                    "properties": {
+                        "defaults": {
+                            "type": "object",
+                            "required": [key],
+                            "not": {"required": [name]},
+                            "properties": {key: {"const": inherited}},
+                        }
+                    },
+                }
+            effective = DEFAULTS_BY_NAME[key].default if inherited is None else inherited
+            own_is = {"required": [key], "properties": {key: {"const": wanted}}}
+            own_is_not = {"required": [key], "properties": {key: {"not": {"const": wanted}}}}
+            rule_if = {"not": own_is_not} if effective == wanted else own_is
+            items = {"if": rule_if, "then": needs}
+            out.append({"if": when, "then": {"properties": {"rules": {"items": items}}}})
+    return out
+
+
 def _settings_schema() -> dict[str, Any]:
     shapes: dict[str, dict[str, Any]] = {
         "keys": {
@@ -137,7 +189,7 @@ def json_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": [s.name for s in TOP_KEYS if s.required],
-        "allOf": _inheritable_required(),
+        "allOf": [*_inheritable_required(), *_required_when()],
         "properties": {
             "hub": _object_schema(HUB_BY_NAME, top["hub"].doc),
             **{name: _spec_schema(top[name]) for name in TOP_VALUE_KEYS},

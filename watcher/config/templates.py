@@ -1,27 +1,34 @@
-"""The template grammar of output_dir and batch_name: parse, validate, render.
+"""The template grammar of output_dir, batch_name and results_dir: parse, validate, render.
 
-Core: imports only the stdlib. Validation and rendering share this one grammar.
+Core: imports only the stdlib and `watcher.names`. Validation and rendering share this grammar.
 """
 
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from watcher.names import is_in_progress
+
 __all__ = [
     "DEFAULT_DATE_FORMAT",
+    "RESULTS_FIELDS",
     "SEQ_FIELD",
     "TEMPLATE_FIELDS",
     "TemplatePart",
+    "fixed_prefix",
     "parse_template",
     "render_sample",
     "render_template",
+    "rendered_name_problem",
     "template_errors",
 ]
 
 TEMPLATE_FIELDS: Final = ("rule", "drop", "date", "deployment_id")
+RESULTS_FIELDS: Final = ("rule", "drop", "date")  # results_dir: a local path, no deployment_id
 SEQ_FIELD: Final = "seq"
 DEFAULT_DATE_FORMAT: Final = "%Y-%m-%d"
 _SAMPLE_NOW: Final = datetime(2001, 2, 3, 4, 5, 6)  # only probes strftime formats
@@ -37,17 +44,16 @@ class TemplatePart:
 
 
 def parse_template(
-    template: str, *, allow_seq: bool = False
+    template: str, *, allow_seq: bool = False, fields: tuple[str, ...] = TEMPLATE_FIELDS
 ) -> tuple[tuple[TemplatePart, ...], tuple[str, ...]]:
     """Split a template into parts; the second item lists every problem (empty when valid).
 
-    A template with no problems renders without raising for any rule, drop, deployment and time.
+    `fields` are the placeholders the key allows ({seq} too with `allow_seq`). A template with no
+    problems renders without raising for any rule, drop, deployment and time.
     """
-    allowed = (*TEMPLATE_FIELDS, SEQ_FIELD) if allow_seq else TEMPLATE_FIELDS
-    listing = ", ".join(
-        ["{rule}", "{drop}", "{date}", "{date:%Y-%m-%d}", "{deployment_id}"]
-        + (["{seq}"] if allow_seq else [])
-    )
+    allowed = (*fields, SEQ_FIELD) if allow_seq else fields
+    forms = {"date": "{date}, {date:%Y-%m-%d}"}
+    listing = ", ".join(forms.get(name, "{" + name + "}") for name in allowed)
     try:
         raw = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -94,9 +100,11 @@ def _format_problem(name: str, spec: str) -> str | None:
     return None
 
 
-def template_errors(template: str, *, allow_seq: bool = False) -> list[str]:
+def template_errors(
+    template: str, *, allow_seq: bool = False, fields: tuple[str, ...] = TEMPLATE_FIELDS
+) -> list[str]:
     """Every problem with a template (unknown placeholders, bad formats); empty when valid."""
-    return list(parse_template(template, allow_seq=allow_seq)[1])
+    return list(parse_template(template, allow_seq=allow_seq, fields=fields)[1])
 
 
 def render_template(
@@ -141,3 +149,38 @@ def render_sample(template: str) -> str:
     return render_template(
         template, rule="rule", drop="drop", deployment_id="deployment", now=_SAMPLE_NOW, seq=1
     )
+
+
+def fixed_prefix(template: str, known: Mapping[str, str]) -> tuple[str, bool]:
+    """What a valid template renders to before its first placeholder not in `known`, and whether
+    that is all of it.
+
+    With `known={"rule": name}` this is the part of a rule's results_dir that no drop or date
+    changes, which `check` compares with the watched folders.
+    """
+    out: list[str] = []
+    for part in parse_template(template, allow_seq=True)[0]:
+        out.append(part.literal)
+        if part.field is None:
+            continue
+        if part.field not in known:
+            return "".join(out), False
+        out.append(format(known[part.field], part.spec))
+    return "".join(out), True
+
+
+def rendered_name_problem(name: str) -> str | None:
+    """Why a rendered path segment or folder name is unusable, or None.
+
+    Templates are checked with sample values by `check`; this is the check at use, with the
+    real values (`{drop:.2}` can render "..", `{seq}.tmp` looks like a file still written).
+    """
+    if not name.strip():
+        return "it renders empty"
+    if name in (".", ".."):
+        return f"{name!r} is not a folder name"
+    if "\0" in name:
+        return "it contains a NUL character"
+    if is_in_progress(name):
+        return f"{name!r} looks like a file still being written"
+    return None

@@ -1,4 +1,4 @@
-"""Typed values of a section: each key converted by its KeySpec, unknown keys, `settings`.
+"""Typed values of a section: each key converted by its KeySpec, groups, unknown keys, defaults.
 
 Core: imports only the stdlib, `yaml` and this package. Fills a `Draft` per section.
 """
@@ -9,36 +9,18 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import yaml
 
 from watcher.config.checks import INVALID, At, check_action, glob_problem
-from watcher.config.keys import (
-    SETTINGS_KEYS,
-    SETTINGS_KEYS_KEYS,
-    TAGS_DAEMON_RESERVE,
-    TAGS_MAX_TOTAL,
-    KeySpec,
-)
+from watcher.config.describe import KIND_NOUN, describe, short, suggest
+from watcher.config.keys import KeySpec
 from watcher.config.nodes import NodeReader, join
+from watcher.config.settings import read_settings
 
 __all__ = ["Draft", "convert", "read_section", "report_unknown"]
-
-_KIND_NOUN: Final[Mapping[str, str]] = {
-    "str": "a string",
-    "path": "a path (string)",
-    "template": "a template string",
-    "choice": "a string",
-    "action": "a string",
-    "int": "an integer",
-    "number": "a number",
-    "globs": "a list of glob patterns",
-    "settings": "a mapping",
-    "section": "a mapping",
-}
 
 
 @dataclass(slots=True)
@@ -49,58 +31,7 @@ class Draft:
     node: yaml.Node
     values: dict[str, Any] = field(default_factory=dict)
     where: dict[str, tuple[yaml.Node, str]] = field(default_factory=dict)
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, datetime | date):
-        return "a date"
-    return type(value).__name__
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "valid keys: " + ", ".join(valid)
-
-
-def _json_problem(value: object) -> str | None:
-    if value is None or isinstance(value, bool | int | str):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "is not a finite number"
-    if isinstance(value, list):
-        for item in value:
-            problem = _json_problem(item)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for item in value.values():
-            problem = _json_problem(item)
-            if problem:
-                return problem
-        return None
-    return f"holds {_describe(value)}, which JSON cannot carry (quote it)"
+    inherited: set[str] = field(default_factory=set)  # keys whose value is the defaults' alone
 
 
 # -- one key --
@@ -109,7 +40,9 @@ def _json_problem(value: object) -> str | None:
 def convert(reader: NodeReader, spec: KeySpec, key: yaml.Node, node: yaml.Node, path: str) -> Any:
     """One key's value, type- and range-checked, normalised; INVALID when it is not usable."""
     if spec.kind == "settings":
-        return _settings(reader, key, node, path)
+        return read_settings(reader, key, node, path)
+    if spec.kind == "group":
+        return _group(reader, spec, key, node, path)
     raw = reader.plain(node, path)
     if raw is INVALID:
         return INVALID
@@ -120,12 +53,14 @@ def convert(reader: NodeReader, spec: KeySpec, key: yaml.Node, node: yaml.Node, 
         if spec.nullable:
             return spec.check(None, at) if spec.check else None
         hint = "" if spec.required else f"; leave the key out for the default {spec.default!r}"
-        return at.error(f"expected {_KIND_NOUN[spec.kind]}, got nothing{hint}")
+        return at.error(f"expected {KIND_NOUN[spec.kind]}, got nothing{hint}")
     value: Any
     if spec.kind in ("str", "path", "choice", "action", "template"):
         value = _text(reader, spec, raw, node, at)
     elif spec.kind in ("int", "number"):
         value = _number(spec, raw, at)
+    elif spec.kind == "bool":
+        value = raw if isinstance(raw, bool) else at.error(f"expected true or false, {_got(raw)}")
     elif spec.kind == "globs":
         return _globs(reader, key, node, raw, path)
     else:  # pragma: no cover - sections are walked by their own functions
@@ -137,14 +72,14 @@ def convert(reader: NodeReader, spec: KeySpec, key: yaml.Node, node: yaml.Node, 
 
 def _text(reader: NodeReader, spec: KeySpec, raw: Any, node: yaml.Node, at: At) -> Any:
     """A string-like value: str, path, choice, action or template."""
-    noun = _KIND_NOUN[spec.kind]
+    noun = KIND_NOUN[spec.kind]
     if spec.kind == "choice" and not isinstance(raw, str):
-        return at.error(f"must be one of: {', '.join(spec.choices)} (got {_describe(raw)})")
+        return at.error(f"must be one of: {', '.join(spec.choices)} (got {describe(raw)})")
     if not isinstance(raw, str):
         quote = ""
         if isinstance(node, yaml.ScalarNode) and not isinstance(raw, list | dict):
             quote = f' (quote it: "{node.value}")'
-        return at.error(f"expected {noun}, got {_describe(raw)}{quote}")
+        return at.error(f"expected {noun}, got {describe(raw)}{quote}")
     if spec.kind == "path":
         if not raw.strip():
             # `token_file: ${TOKEN_FILE:-}` means "not set"; a required path can't be empty.
@@ -156,7 +91,7 @@ def _text(reader: NodeReader, spec: KeySpec, raw: Any, node: yaml.Node, at: At) 
     if spec.kind == "choice" and raw not in spec.choices:
         close = difflib.get_close_matches(raw, spec.choices, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return at.error(f"must be one of: {', '.join(spec.choices)} (got {_short(raw)}){hint}")
+        return at.error(f"must be one of: {', '.join(spec.choices)} (got {short(raw)}){hint}")
     if spec.kind == "action":
         return check_action(raw, at, choices=spec.choices)
     return raw
@@ -168,7 +103,7 @@ def _number(spec: KeySpec, raw: Any, at: At) -> Any:
     if spec.kind == "int":
         ok = isinstance(raw, int) and not isinstance(raw, bool)
     if not ok:
-        return at.error(f"expected {_KIND_NOUN[spec.kind]}, got {_describe(raw)} ({_short(raw)})")
+        return at.error(f"expected {KIND_NOUN[spec.kind]}, {_got(raw)}")
     if isinstance(raw, float) and not math.isfinite(raw):
         return at.error(f"expected a finite number, got {raw}")
     problem = _range_problem(spec, raw)
@@ -177,32 +112,44 @@ def _number(spec: KeySpec, raw: Any, at: At) -> Any:
     return raw if spec.kind == "int" else float(raw)
 
 
+def _got(raw: Any) -> str:
+    return f"got {describe(raw)} ({short(raw)})"
+
+
 def _range_problem(spec: KeySpec, value: float) -> str | None:
-    unit = " seconds" if spec.name.endswith("_seconds") else ""
+    units = {"_seconds": " seconds", "_bytes": " bytes"}
+    unit = next((u for end, u in units.items() if spec.name.endswith(end)), "")
     lo, hi, gt = spec.minimum, spec.maximum, spec.exclusive_minimum
     if gt is not None and value <= gt:
-        tail = f" and at most {hi:g}{unit}" if hi is not None else ""
-        return f"must be greater than {gt:g}{tail} (got {value:g})"
+        tail = f" and at most {_num(hi)}{unit}" if hi is not None else ""
+        return f"must be greater than {_num(gt)}{tail} (got {_num(value)})"
     if lo is not None and hi is not None and not lo <= value <= hi:
-        return f"must be between {lo:g} and {hi:g}{unit} (got {value:g})"
+        return f"must be between {_num(lo)} and {_num(hi)}{unit} (got {_num(value)})"
     if hi is not None and value > hi:
-        return f"must be at most {hi:g}{unit} (got {value:g})"
+        return f"must be at most {_num(hi)}{unit} (got {_num(value)})"
     if lo is not None and value < lo:
-        return f"must be at least {lo:g}{unit} (got {value:g})"
+        return f"must be at least {_num(lo)}{unit} (got {_num(value)})"
     return None
+
+
+def _num(value: float) -> str:
+    """A number as written in a config: 0.05, 86400, 104857600 (not 1.04858e+08)."""
+    if float(value).is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def _globs(reader: NodeReader, key: yaml.Node, node: yaml.Node, raw: Any, path: str) -> Any:
     if not isinstance(raw, list):
         return At(reader, key, path).error(
-            f'expected a list of glob patterns, got {_describe(raw)} (write ["*.tmp"])'
+            f'expected a list of glob patterns, got {describe(raw)} (write ["*.tmp"])'
         )
     items = node.value if isinstance(node, yaml.SequenceNode) else []
     bad = False
     for i, (pattern, item) in enumerate(zip(raw, items, strict=True)):
         where = f"{path}[{i}]"
         if not isinstance(pattern, str):
-            reader.issue(item, where, f"expected a glob pattern string, got {_describe(pattern)}")
+            reader.issue(item, where, f"expected a glob pattern string, got {describe(pattern)}")
             bad = True
             continue
         problem = glob_problem(pattern)
@@ -212,85 +159,22 @@ def _globs(reader: NodeReader, key: yaml.Node, node: yaml.Node, raw: Any, path: 
     return INVALID if bad else tuple(raw)
 
 
-# -- settings: sent to the API as-is, so only their shape is checked --
-
-
-def _settings(reader: NodeReader, key: yaml.Node, node: yaml.Node, path: str) -> Any:
-    at = At(reader, key, path)
-    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+def _group(reader: NodeReader, spec: KeySpec, key: yaml.Node, node: yaml.Node, path: str) -> Any:
+    """A mapping of declared keys (upload, results_options): the keys given, each converted."""
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
         return {}
+    specs = {s.name: s for s in spec.keys}
     if not isinstance(node, yaml.MappingNode):
-        return at.error("expected a mapping with keys, runtime_config and/or tags")
+        return At(reader, key, path).error(f"expected a mapping with {', '.join(specs)}")
+    entries = reader.entries(node, path)
+    report_unknown(reader, entries, specs, path, dict(spec.hints))
+    bad = any(name not in specs for name in entries)
     out: dict[str, Any] = {}
-    bad = False
-    for name, (k, v) in reader.entries(node, path).items():
-        where = join(path, name)
-        if name not in SETTINGS_KEYS:
-            reader.issue(
-                k, where, f"unknown settings key {name!r}; {_suggest(name, [*SETTINGS_KEYS])}"
-            )
-            bad = True
-            continue
-        value = reader.plain(v, where)
-        if value is INVALID:
-            bad = True
-            continue
-        problem = _json_problem(value)
-        if problem:
-            reader.issue(k, where, problem)
-            bad = True
-            continue
-        if not _settings_value(reader, name, value, key=k, node=v, path=where):
-            bad = True
-            continue
-        out[name] = value
+    for name, (k, v) in entries.items():
+        if name in specs:
+            out[name] = convert(reader, specs[name], k, v, join(path, name))
+            bad = bad or out[name] is INVALID
     return INVALID if bad else out
-
-
-def _settings_value(
-    reader: NodeReader, name: str, value: Any, *, key: yaml.Node, node: yaml.Node, path: str
-) -> bool:
-    at = At(reader, key, path)
-    if name == "tags":
-        return _tags_ok(value, at)
-    if not isinstance(value, dict):
-        at.error(f"expected a mapping, got {_describe(value)}")
-        return False
-    if name == "keys" and isinstance(node, yaml.MappingNode):
-        ok = True
-        for sub, (k, _v) in reader.entries(node, path).items():
-            where = join(path, sub)
-            if sub not in SETTINGS_KEYS_KEYS:
-                reader.issue(
-                    k,
-                    where,
-                    f"unknown settings key {sub!r}; {_suggest(sub, [*SETTINGS_KEYS_KEYS])}",
-                )
-                ok = False
-            elif not isinstance(value[sub], dict):
-                reader.issue(k, where, f"expected a mapping, got {_describe(value[sub])}")
-                ok = False
-            elif sub == "secret" and not all(isinstance(s, str) for s in value[sub].values()):
-                reader.issue(k, where, "secret values must be strings (names of vault secrets)")
-                ok = False
-        return ok
-    return True
-
-
-def _tags_ok(value: Any, at: At) -> bool:
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        at.error("expected a list of strings")
-        return False
-    total = sum(len(t) for t in value)
-    budget = TAGS_MAX_TOTAL - TAGS_DAEMON_RESERVE
-    if total > budget:
-        at.error(
-            f"tags total {total} characters; the API allows {TAGS_MAX_TOTAL} in all and the"
-            f" daemon adds one tag of its own (up to {TAGS_DAEMON_RESERVE}), so a rule's"
-            f" tags may total at most {budget}"
-        )
-        return False
-    return True
 
 
 # -- a section --
@@ -312,7 +196,7 @@ def report_unknown(
         if name in hints:
             reader.issue(key, where, f"unknown key {name!r}: {hints[name]}")
         else:
-            reader.issue(key, where, f"unknown key {name!r}; {_suggest(name, names)}")
+            reader.issue(key, where, f"unknown key {name!r}; {suggest(name, names)}")
 
 
 def read_section(
@@ -328,19 +212,26 @@ def read_section(
 ) -> Draft:
     """Fill `draft` from a mapping: own values, else inherited ones, else the table's defaults.
 
-    With `require=False` (the `defaults:` section) only keys that are present are filled.
+    A group (upload, results_options) merges key by key: each of its keys comes from the rule,
+    else from the defaults, else from the table. With `require=False` (the `defaults:` section)
+    only keys that are present are filled.
     """
     entries = reader.entries(node, path)
     report_unknown(reader, entries, specs, path, hints)
     for name, spec in specs.items():
         where = join(path, name)
+        base = inherited.values.get(name) if inherited is not None else None
         if name in entries:
             key, value = entries[name]
-            draft.values[name] = convert(reader, spec, key, value, where)
+            own = convert(reader, spec, key, value, where)
+            if spec.kind == "group" and isinstance(own, dict) and isinstance(base, dict):
+                own = {**base, **own}
+            draft.values[name] = own
             draft.where[name] = (key, where)
         elif inherited is not None and name in inherited.values:
-            draft.values[name] = inherited.values[name]
+            draft.values[name] = base
             draft.where[name] = inherited.where[name]
+            draft.inherited.add(name)
         elif spec.required and require:
             reader.issue(node, where, f"missing required key {name!r}")
             draft.values[name] = INVALID

@@ -1,7 +1,8 @@
 """`HubClient`: the AI Hub REST client (thread-safe, pooled keep-alive connections); typed results.
+Runs and files here; batches and uploads in `client.batches` (`watcher.hub.batches`).
 
-The only caller of httpx requests: each one goes through `watcher.hub.translate`, so only `Hub*`
-errors leave it. Imports only the core and `watcher.hub`; never config, ledger or pipeline.
+Every request goes through `watcher.hub.sender` and so `watcher.hub.translate`: only `Hub*`
+errors leave. Imports only the core and `watcher.hub`; never config, ledger or pipeline.
 """
 
 from __future__ import annotations
@@ -14,20 +15,13 @@ import httpx
 
 from watcher import __version__
 from watcher.errors import TokenError
-from watcher.hub.errors import HubResponseError, HubTransportError
+from watcher.hub.batches import BatchClient
+from watcher.hub.errors import HubResponseError
 from watcher.hub.models import FileMetadata, Run, build_run_request
 from watcher.hub.pool import ConnectionPool
-from watcher.hub.translate import raise_for_status, translate_errors
-from watcher.hub.wire import (
-    Params,
-    as_int,
-    dump_body,
-    encode_path,
-    json_body,
-    json_type,
-    list_params,
-    path_segment,
-)
+from watcher.hub.results import MAX_PAGES, ResultOptions, ResultPages, results_params
+from watcher.hub.sender import Sender
+from watcher.hub.wire import as_int, encode_path, json_body, json_type, list_params, path_segment
 
 __all__ = ["USER_AGENT", "HubClient"]
 
@@ -41,7 +35,8 @@ class HubClient:
     (never httpx exceptions). Using a closed client raises RuntimeError (a bug).
 
     Connections: a `ConnectionPool` of `max_connections` single-connection httpx.Clients, each
-    lent to one thread at a time (see there why not one shared httpx.Client).
+    lent to one thread at a time (see there why not one shared httpx.Client). `batches` sends
+    through the same pool, so uploads and run calls share its connections and its limit.
     """
 
     def __init__(
@@ -82,7 +77,6 @@ class HubClient:
         }
         if self._context is not None:
             headers["IB-Context"] = self._context
-        self._pool_timeout_s = timeout_s
         self._pool = ConnectionPool(
             size=max_connections,
             base_url=self._base_url,
@@ -92,6 +86,8 @@ class HubClient:
             ca_bundle=ca_bundle,
             transport=transport,
         )
+        self._sender = Sender(self._pool, secret=token, pool_timeout_s=timeout_s)
+        self._batches = BatchClient(self._sender)
 
     def __repr__(self) -> str:
         return f"HubClient(base_url={self._base_url!r}, context={self._context!r})"
@@ -100,6 +96,11 @@ class HubClient:
     def base_url(self) -> str:
         """The API root this client talks to (no trailing slash)."""
         return self._base_url
+
+    @property
+    def batches(self) -> BatchClient:
+        """Batch and upload operations, over this client's connections (closed with it)."""
+        return self._batches
 
     @property
     def context(self) -> str | None:
@@ -148,7 +149,7 @@ class HubClient:
             settings=settings,
         )
         path = f"/v2/apps/deployments/{path_segment(deployment_id)}/runs"
-        resp = self._request("POST", path, body=body)
+        resp = self._sender.request("POST", path, body=body)
         return Run.from_json(json_body(resp, "POST", path), method="POST", path=path)
 
     def get_run(self, run_id: str) -> Run:
@@ -158,7 +159,7 @@ class HubClient:
             HubTransportError, HubResponseError, HubStatusError subclasses (404: HubRejectedError).
         """
         path = f"/v2/apps/runs/{path_segment(run_id)}"
-        resp = self._request("GET", path)
+        resp = self._sender.request("GET", path)
         return Run.from_json(json_body(resp, "GET", path), method="GET", path=path)
 
     def list_runs(
@@ -192,7 +193,7 @@ class HubClient:
             order=order,
         )
         path = "/v2/apps/runs"
-        resp = self._request("GET", path, params=params)
+        resp = self._sender.request("GET", path, params=params)
         data = json_body(resp, "GET", path)
         if not isinstance(data, Mapping):
             raise HubResponseError(
@@ -247,6 +248,31 @@ class HubClient:
                 return
             offset += len(page)
 
+    def fetch_run_results(
+        self,
+        run_id: str,
+        *,
+        options: ResultOptions | None = None,
+        max_pages: int = MAX_PAGES,
+    ) -> dict[str, Any]:
+        """GET /v2/apps/runs/{run_id}/results, every page (`file_offset` advanced by each page's
+        files while `has_more`), merged: the first page's fields, all `files` in order, has_more
+        false. `options` are query flags (`include_confidence_scores`, ...; bools as true/false).
+
+        Raises:
+            ValueError: an option that is `file_offset` or not a str/bool/int.
+            HubResponseError: a page that is not a results object, has_more with no files, or
+                more than `max_pages` pages.
+            HubTransportError, HubStatusError subclasses (404: HubRejectedError).
+        """
+        path = f"/v2/apps/runs/{path_segment(run_id)}/results"
+        pages = ResultPages(method="GET", path=path, max_pages=max_pages)
+        offset: int | None = 0
+        while offset is not None:
+            resp = self._sender.request("GET", path, params=results_params(options, offset))
+            offset = pages.add(json_body(resp, "GET", path))
+        return pages.merged()
+
     def file_metadata(self, path: str) -> FileMetadata | None:
         """HEAD /v2/files/{path}: file or folder metadata, or None when nothing is there (404).
 
@@ -255,7 +281,7 @@ class HubClient:
             HubTransportError, HubResponseError, HubStatusError subclasses (not for 404).
         """
         req_path = f"/v2/files/{encode_path(path)}"
-        resp = self._request("HEAD", req_path, allow_404=True)
+        resp = self._sender.request("HEAD", req_path, allow_404=True)
         if resp.status_code == 404:
             return None
         content_type = resp.headers.get("content-type", "")
@@ -273,36 +299,3 @@ class HubClient:
             size=size,
             last_modified=None if is_folder else resp.headers.get("last-modified"),
         )
-
-    # --- plumbing ---
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        body: dict[str, Any] | None = None,
-        allow_404: bool = False,
-    ) -> httpx.Response:
-        content = None if body is None else dump_body(body)
-        headers = None if body is None else {"Content-Type": "application/json"}
-        # Relative to base_url, whose trailing slash keeps the root's path ("/api").
-        url = path.lstrip("/")
-        client = self._pool.acquire(self._pool_timeout_s)
-        if client is None:
-            raise HubTransportError(
-                f"PoolTimeout: all {len(self._pool)} connections busy for "
-                f"{self._pool_timeout_s:g}s",
-                method=method,
-                path=path,
-            )
-        try:
-            with translate_errors(method, path, secret=self._token):
-                # Not streamed: the body is read (and the connection free) when this returns.
-                resp = client.request(method, url, params=params, content=content, headers=headers)
-        finally:
-            self._pool.release(client)
-        if not (allow_404 and resp.status_code == 404):
-            raise_for_status(resp, method, path, secret=self._token)
-        return resp

@@ -1,20 +1,25 @@
-"""The hub's errors: every failure of a call to AI Hub, as `hub.client` reports it.
+"""The hub's errors: every failure of a call to AI Hub, as `hub.client` reports it, and the one
+local failure of an upload (its source file changed while being sent).
 
 Adapter-level types: imports only `watcher.errors`. What to do about each one is decided in
 `watcher.hub.policy`, and nowhere else.
 
-    HubError                  .method .path (never the token)
-    ├── HubTransportError     never reached the server (connect, pool timeout), or a GET failed
-    ├── HubAmbiguousError     POST sent, no answer: read timeout, reset after sending
-    ├── HubResponseError      2xx whose body does not match the spec
-    └── HubStatusError        .http_status .message (the server's)
-        ├── HubAuthError          401/403
-        ├── HubRateLimitedError   429 .retry_after_s
-        ├── HubServerError        5xx
-        └── HubRejectedError      other 4xx
+    WatcherError
+    ├── UploadSourceError         .local_path .expected_size .actual_size: the local file changed
+    └── HubError                  .method .path (never the token)
+        ├── HubTransportError     never reached the server (connect, pool timeout), or a
+        │                         repeatable GET/HEAD/PUT/DELETE failed (see hub.translate)
+        ├── HubAmbiguousError     POST sent, no answer: read timeout, reset after sending
+        ├── HubResponseError      2xx whose body does not match the spec
+        └── HubStatusError        .http_status .message (the server's)
+            ├── HubAuthError          401/403
+            ├── HubRateLimitedError   429 .retry_after_s
+            ├── HubServerError        5xx
+            └── HubRejectedError      other 4xx
 
 `HubAmbiguousError` is a sibling of `HubTransportError`, not a child, so a generic transport
-handler can never re-post a run that may already exist.
+handler can never re-post a run that may already exist. `UploadSourceError` is not a HubError:
+the hub did nothing wrong and retrying the same bytes cannot help; the drop changed under us.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ class HubError(WatcherError):
 
 
 class HubTransportError(HubError):
-    """The request never reached the server (or was a safe-to-repeat GET): retry."""
+    """The request never reached the server (or was a repeatable GET/HEAD/PUT/DELETE): retry."""
 
 
 class HubAmbiguousError(HubError):
@@ -78,3 +83,25 @@ class HubServerError(HubStatusError):
 
 class HubRejectedError(HubStatusError):
     """Any other 4xx: the request itself is wrong; retrying will not help."""
+
+
+class UploadSourceError(WatcherError):
+    """The local file of an upload is not the one the caller described: its size on disk is not
+    the expected size (it grew, shrank, or was replaced), or it can no longer be read.
+
+    Raised before or while its bytes are sent; a body cut short this way is never completed, so
+    the server cannot store a partial file. `actual_size` is None when the file is unreadable.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        local_path: str,
+        expected_size: int,
+        actual_size: int | None,
+    ) -> None:
+        self.local_path = local_path
+        self.expected_size = expected_size
+        self.actual_size = actual_size
+        super().__init__(f"{local_path}: {message}")

@@ -1,4 +1,5 @@
-"""The hub's request and result types: the runDeployment body, `Run`, `FileMetadata`.
+"""The hub's request and result types: the runDeployment body, `Run`, `FileMetadata`, and the
+batch types (`Batch`, `MultipartSession`, the batch and multipart request bodies).
 
 Pure: no I/O. Imports only `watcher.hub.errors` and `watcher.hub.wire`; never config, ledger
 or pipeline.
@@ -7,7 +8,7 @@ or pipeline.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -15,7 +16,16 @@ from typing import Any, Final
 from watcher.hub.errors import HubResponseError
 from watcher.hub.wire import as_int, json_type
 
-__all__ = ["FileMetadata", "Run", "build_run_request"]
+__all__ = [
+    "Batch",
+    "FileMetadata",
+    "MultipartSession",
+    "Run",
+    "build_batch_request",
+    "build_commit_request",
+    "build_multipart_request",
+    "build_run_request",
+]
 
 # The spec's `run` properties, in its order: the known fields of Run (everything else is `extra`).
 _RUN_FIELDS: Final = (
@@ -107,6 +117,148 @@ class FileMetadata:
     is_folder: bool
     size: int | None  # bytes; files only
     last_modified: str | None  # as the server sent it; files only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """An AI Hub batch: the spec's `batch` (createBatch: only `id`) or `batchInfo` (getBatch).
+
+    `name` is the server's when it sends one, else the name the batch was created with;
+    `workspace` likewise. Every other response field is kept in `extra` (mount_point, ...).
+    """
+
+    id: int
+    name: str
+    workspace: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    @classmethod
+    def from_json(
+        cls,
+        data: object,
+        *,
+        method: str,
+        path: str,
+        name: str | None = None,
+        workspace: str | None = None,
+    ) -> Batch:
+        """Build a Batch from a decoded response; `name`/`workspace` fill what it leaves out.
+
+        Raises:
+            HubResponseError: not an object, no integer id, no name, or a name/workspace that is
+                not a string.
+        """
+        obj = _object(data, "batch", method, path)
+        batch_id = as_int(obj.get("id"))
+        if batch_id is None:
+            why = f"'id' must be an integer, got {json_type(obj.get('id'))}"
+            raise _bad("batch", why, method, path)
+        values: dict[str, str | None] = {}
+        for key, given in (("name", name), ("workspace", workspace)):
+            raw = obj.get(key)
+            if raw is not None and not isinstance(raw, str):
+                why = f"'{key}' must be a string, got {json_type(raw)}"
+                raise _bad("batch", why, method, path)
+            values[key] = raw if raw is not None else given
+        batch_name = values["name"]
+        if batch_name is None:
+            raise _bad("batch", "'name' is missing", method, path)
+        extra = {str(k): v for k, v in obj.items() if k not in ("id", "name", "workspace")}
+        return cls(
+            id=batch_id,
+            name=batch_name,
+            workspace=values["workspace"],
+            extra=MappingProxyType(extra),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultipartSession:
+    """A multipart upload session: send parts of `part_size` bytes (the last may be shorter)."""
+
+    session_id: str
+    part_size: int
+
+    @classmethod
+    def from_json(cls, data: object, *, method: str, path: str) -> MultipartSession:
+        """Build a session from createMultipartUploadSession's response.
+
+        Raises:
+            HubResponseError: no non-empty `session_id` string or no positive `part_size`.
+        """
+        what = "multipart session"
+        obj = _object(data, what, method, path)
+        session_id = obj.get("session_id")
+        if not isinstance(session_id, str) or not session_id:
+            raise _bad(what, "'session_id' must be a non-empty string", method, path)
+        part_size = as_int(obj.get("part_size"))
+        if part_size is None or part_size < 1:
+            raise _bad(what, "'part_size' must be a positive integer", method, path)
+        return cls(session_id=session_id, part_size=part_size)
+
+
+def build_batch_request(*, name: str, workspace: str | None = None) -> dict[str, Any]:
+    """The JSON body of createBatch (the server enforces the name's 255-character limit)."""
+    body: dict[str, Any] = {"name": name}
+    if workspace is not None:
+        body["workspace"] = workspace
+    return body
+
+
+def build_multipart_request(*, batch_id: int, filename: str, file_size: int) -> dict[str, Any]:
+    """The JSON body of createMultipartUploadSession.
+
+    Raises:
+        ValueError: a bool or negative number, or a filename that is not one path segment.
+    """
+    _check_count("batch_id", batch_id)
+    _check_count("file_size", file_size)
+    check_filename(filename)
+    return {"batch_id": batch_id, "filename": filename, "file_size": file_size}
+
+
+def build_commit_request(parts: Sequence[tuple[int, str]]) -> dict[str, Any]:
+    """The JSON body that commits a multipart session: every part, in order.
+
+    Raises:
+        ValueError: no parts, part numbers not 1, 2, 3, ... (the spec requires consecutive
+            numbers from 1), or an empty part id.
+    """
+    if not parts:
+        raise ValueError("a multipart commit needs at least one part")
+    out: list[dict[str, Any]] = []
+    for expected, (part_num, part_id) in enumerate(parts, start=1):
+        if isinstance(part_num, bool) or part_num != expected:
+            raise ValueError(f"part numbers must be 1, 2, 3, ...: got {part_num} at {expected}")
+        if not isinstance(part_id, str) or not part_id:
+            raise ValueError(f"part {part_num}: part_id must be a non-empty string")
+        out.append({"part_num": part_num, "part_id": part_id})
+    return {"action": "commit", "parts": out}
+
+
+def check_filename(filename: str) -> None:
+    """A batch file name is one path segment: not empty, '.', '..', and without '/'.
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not filename or filename in (".", "..") or "/" in filename:
+        raise ValueError(f"a batch file name must be one path segment, got {filename!r}")
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+def _object(data: object, what: str, method: str, path: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise _bad(what, f"expected a JSON object, got {json_type(data)}", method, path)
+    return data
+
+
+def _bad(what: str, why: str, method: str, path: str) -> HubResponseError:
+    return HubResponseError(f"response is not a {what}: {why}", method=method, path=path)
 
 
 def build_run_request(

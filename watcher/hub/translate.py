@@ -24,14 +24,17 @@ from watcher.hub.errors import (
 from watcher.hub.wire import error_message, parse_retry_after
 from watcher.redact import scrub
 
-__all__ = ["SAFE_METHODS", "raise_for_status", "translate_errors"]
+__all__ = ["REPEATABLE_METHODS", "raise_for_status", "translate_errors"]
 
-# Methods that are safe to repeat: whatever failed, nothing is lost by sending them again.
-SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+# Methods that are safe to repeat: whatever failed, nothing is lost or doubled by sending them
+# again. GET/HEAD read; AI Hub's PUTs overwrite (a batch file, a multipart part) and a DELETE of
+# a batch that is already gone answers 404. A POST creates something, so its failure is ambiguous.
+REPEATABLE_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 # httpx failures that happen before any byte of the request can have reached the server. Everything
 # else (read/write errors and timeouts, "server disconnected", undecodable bodies, ...) may follow a
-# request the server already acted on, so for a POST it is ambiguous: the run may exist.
+# request the server already acted on, so for a POST it is ambiguous: the run (batch, session,
+# commit) may exist.
 _NEVER_SENT: Final = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -52,8 +55,9 @@ def translate_errors(method: str, path: str, *, secret: str) -> Iterator[None]:
     """Re-raise httpx errors as ours, `from` the original unless its text shows `secret`.
 
     Raises:
-        HubTransportError: the request never reached the server, or the method is safe.
-        HubAmbiguousError: a POST (or other unsafe method) may have reached the server.
+        HubTransportError: the request never reached the server, or the method is repeatable.
+        HubAmbiguousError: a POST (or another method not in REPEATABLE_METHODS) may have
+            reached the server.
     """
     try:
         yield
@@ -61,7 +65,7 @@ def translate_errors(method: str, path: str, *, secret: str) -> Iterator[None]:
         text = str(exc)
         detail = scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secret)
         err: HubError
-        if method in SAFE_METHODS or isinstance(exc, _NEVER_SENT):
+        if method in REPEATABLE_METHODS or isinstance(exc, _NEVER_SENT):
             err = HubTransportError(detail, method=method, path=path)
         else:
             err = HubAmbiguousError(
@@ -79,7 +83,7 @@ def raise_for_status(resp: httpx.Response, method: str, path: str, *, secret: st
 
     Raises:
         HubAuthError, HubRateLimitedError, HubServerError, HubRejectedError: by status.
-        HubAmbiguousError: a 504 to an unsafe method (the origin may have acted on it).
+        HubAmbiguousError: a 504 to a POST (the origin may have acted on it).
     """
     code = resp.status_code
     if 200 <= code < 300:
@@ -91,7 +95,7 @@ def raise_for_status(resp: httpx.Response, method: str, path: str, *, secret: st
     if code == 429:
         retry_after = parse_retry_after(resp.headers.get("retry-after"))
         raise HubRateLimitedError(message, retry_after_s=retry_after, **kw)
-    if code == 504 and method not in SAFE_METHODS:
+    if code == 504 and method not in REPEATABLE_METHODS:
         # A gateway stopped waiting for the origin, which may still have created the run.
         raise HubAmbiguousError(
             f"HTTP 504: {message}; the request may have taken effect", method=method, path=path

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from watcher.model import Drop, DropState
+from watcher.model import Drop, DropFile, DropState
 
 
 class Queries(Protocol):
@@ -49,6 +49,14 @@ class Queries(Protocol):
         """Rows per state value, archived ones included (states without rows are absent)."""
         ...
 
+    def files_of(self, drop_id: str) -> list[DropFile]:
+        """The files recorded for a drop, by relative path."""
+        ...
+
+    def results_pending(self) -> list[Drop]:
+        """Live rows whose run's results are still to be saved, oldest first."""
+        ...
+
 
 class Rows(Queries, Protocol):
     """The reads and writes inside a write transaction."""
@@ -72,6 +80,18 @@ class Rows(Queries, Protocol):
 
     def update(self, drop_id: str, values: Mapping[str, object]) -> None:
         """Set these columns (names from `watcher.ledger` only, never from input) of one row."""
+        ...
+
+    def replace_files(self, drop_id: str, files: Sequence[DropFile]) -> None:
+        """Record exactly these files for the drop (none uploaded yet)."""
+        ...
+
+    def set_uploaded(self, drop_id: str, rel: str, uploaded: bool) -> None:
+        """Mark one file of the drop as uploaded (or not)."""
+        ...
+
+    def clear_uploaded(self, drop_id: str) -> None:
+        """Mark every file of the drop as not uploaded (a new batch)."""
         ...
 
 

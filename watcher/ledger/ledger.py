@@ -7,7 +7,7 @@ package; never config, hub, fs, pipeline or detect.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +16,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 from watcher.ledger import transitions
 from watcher.ledger.backend import Backend, Rows
 from watcher.ledger.sqlite import SQLiteBackend
-from watcher.model import Drop, DropState, SubmittedRun
+from watcher.ledger.stages import StageLedger
+from watcher.model import Drop, DropFile, DropState, SubmittedRun
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -95,8 +96,12 @@ class Ledger:
         self.close()
 
     def __repr__(self) -> str:
-        mode = "ro" if self.readonly else "rw"
-        return f"Ledger({str(self.path)!r}, {mode})"
+        return f"Ledger({str(self.path)!r}, {'ro' if self.readonly else 'rw'})"
+
+    @property
+    def stages(self) -> StageLedger:
+        """The calls of the remote check, the uploader and the results fetcher."""
+        return StageLedger(self._backend.read, self._backend.write)
 
     def schema_version(self) -> int:
         """The schema version of the open file (== SCHEMA_VERSION once opened)."""
@@ -172,17 +177,16 @@ class Ledger:
         rule: str,
         drop: str,
         fingerprint: str,
-        input_dir: str,
+        input_dir: str | None,
         deployment_id: str,
         now: float | None = None,
         local_path: str | None = None,
         marker_path: str | None = None,
+        state: DropState = DropState.READY,
+        files: Sequence[DropFile] = (),
     ) -> Drop:
-        """A new `ready` row, or the live `detected` row moved to `ready`.
-
-        Raises RuntimeError when (rule, drop) already has a live row in any other state: the
-        caller decides first (skip, `update_fingerprint`, `resubmit` or `archive`).
-        """
+        """A new row in `state` (ready, waiting_remote or uploading), with its `files`.
+        RuntimeError if (rule, drop) has another live row (the caller decides first)."""
         return self._write(
             transitions.record_ready,
             rule=rule,
@@ -193,13 +197,22 @@ class Ledger:
             now=_now(now),
             local_path=local_path,
             marker_path=marker_path,
+            state=state,
+            files=files,
         )
 
     def update_fingerprint(
-        self, drop_id: str, fingerprint: str, *, now: float | None = None
+        self,
+        drop_id: str,
+        fingerprint: str,
+        *,
+        now: float | None = None,
+        files: Sequence[DropFile] = (),
     ) -> Drop:
-        """The content of a drop not yet submitted (detected/ready) changed: keep its row."""
-        return self._write(transitions.update_fingerprint, drop_id, fingerprint, now=_now(now))
+        """The content of a drop not yet submitted changed: keep its row (a new batch)."""
+        return self._write(
+            transitions.update_fingerprint, drop_id, fingerprint, now=_now(now), files=files
+        )
 
     def resubmit(
         self,
@@ -209,9 +222,10 @@ class Ledger:
         input_dir: str | None = None,
         deployment_id: str | None = None,
         now: float | None = None,
+        state: DropState = DropState.READY,
+        files: Sequence[DropFile] = (),
     ) -> Drop:
-        """on_change=resubmit: archive the terminal row and return a new `ready` row for the
-        same (rule, drop). input_dir/deployment_id default to the old row's."""
+        """on_change=resubmit: archive the terminal row; a new row in `state` for the same drop."""
         return self._write(
             transitions.resubmit,
             drop_id,
@@ -219,6 +233,8 @@ class Ledger:
             input_dir=input_dir,
             deployment_id=deployment_id,
             now=_now(now),
+            state=state,
+            files=files,
         )
 
     def archive(self, drop_id: str, *, now: float | None = None) -> None:
@@ -303,10 +319,10 @@ class Ledger:
         """The post-run action (keep/delete/move) ran; only after a terminal state."""
         self._write(transitions.mark_post_action_done, drop_id, now=_now(now))
 
-    def rearm(self, drop_id: str, *, now: float) -> Drop:
-        """`aihub-watcher retry`: failed/rejected -> ready, attempts=0, due now.
+    def rearm(self, drop_id: str, *, now: float, state: DropState = DropState.READY) -> Drop:
+        """`aihub-watcher retry`: failed/rejected -> `state` (its rule's first stage).
 
         Raises:
             LedgerError: no such drop, it is archived, or it is not failed/rejected.
         """
-        return self._write(transitions.rearm, drop_id, now=now)
+        return self._write(transitions.rearm, drop_id, now=now, state=state)

@@ -7,26 +7,32 @@ holds. Imports only the core (`watcher.errors`, `watcher.model`) and `backend`; 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
 from watcher.errors import LedgerError
 from watcher.ledger.backend import Rows
-from watcher.model import RUN_STATUS_STATES, TERMINAL, Drop, DropState, SubmittedRun
+from watcher.model import RUN_STATUS_STATES, TERMINAL, Drop, DropFile, DropState, SubmittedRun
 
 _SUBMITTING: Final = frozenset({DropState.SUBMITTING})
-# A drop can be rejected/failed before any POST (e.g. its rule vanished on reload).
-_GIVE_UP: Final = frozenset({DropState.READY, DropState.SUBMITTING})
+# The states a drop waits in before its POST: the remote check, the upload, the queue.
+BEFORE_SUBMIT: Final = frozenset({DropState.WAITING_REMOTE, DropState.UPLOADING, DropState.READY})
+# A drop can be rejected/failed before any POST (e.g. its rule vanished on reload, a file is
+# over the upload limit).
+_GIVE_UP: Final = BEFORE_SUBMIT | {DropState.SUBMITTING}
 
 # Allowed source states per operation, for live (not archived) rows. Anything else is a bug in
 # the caller (RuntimeError), except for `rearm`: operator input, so a LedgerError.
 ALLOWED_FROM: Final[Mapping[str, frozenset[DropState]]] = MappingProxyType(
     {
-        "update_fingerprint": frozenset({DropState.DETECTED, DropState.READY}),
+        "update_fingerprint": frozenset({DropState.DETECTED}) | BEFORE_SUBMIT,
         "resubmit": TERMINAL,
         # Never archive a drop with a request or a run in flight: the run still reads its files.
-        "archive": frozenset({DropState.DETECTED, DropState.READY}) | TERMINAL,
+        "archive": frozenset({DropState.DETECTED}) | BEFORE_SUBMIT | TERMINAL,
+        "remote_checked": frozenset({DropState.WAITING_REMOTE}),
+        "upload_progress": frozenset({DropState.UPLOADING}),
+        "results": frozenset({DropState.COMPLETE}),
         "begin_submit": frozenset({DropState.READY}),
         "mark_submitted": _SUBMITTING,
         "schedule_retry": _SUBMITTING,
@@ -96,18 +102,25 @@ def record_ready(
     rule: str,
     drop: str,
     fingerprint: str,
-    input_dir: str,
+    input_dir: str | None,
     deployment_id: str,
     now: float,
     local_path: str | None = None,
     marker_path: str | None = None,
+    state: DropState = DropState.READY,
+    files: Sequence[DropFile] = (),
 ) -> Drop:
-    """A new `ready` row, or the live `detected` row moved to `ready`; any other live row for
-    (rule, drop) is a RuntimeError."""
+    """A new row in `state` (ready, waiting_remote or uploading), or the live `detected` row
+    moved there; any other live row for (rule, drop) is a RuntimeError. `files` are recorded
+    for the stages that work file by file."""
+    if state not in BEFORE_SUBMIT:
+        raise RuntimeError(f"ledger.record_ready: a new drop cannot start {state.value}")
     active = rows.find_active(rule, drop)
     if active is not None and active.state is DropState.DETECTED:
+        if files:
+            rows.replace_files(active.id, files)
         values = {
-            "state": DropState.READY.value,
+            "state": state.value,
             "fingerprint": fingerprint,
             "input_dir": input_dir,
             "deployment_id": deployment_id,
@@ -117,12 +130,15 @@ def record_ready(
         }
         return _updated(rows, active.id, values)
     _refuse_active(rows, rule, drop, "record_ready")
+    drop_id = new_drop_id()
+    if files:
+        rows.replace_files(drop_id, files)
     return rows.insert(
-        drop_id=new_drop_id(),
+        drop_id=drop_id,
         rule=rule,
         drop=drop,
         fingerprint=fingerprint,
-        state=DropState.READY,
+        state=state,
         input_dir=input_dir,
         deployment_id=deployment_id,
         now=now,
@@ -131,10 +147,21 @@ def record_ready(
     )
 
 
-def update_fingerprint(rows: Rows, drop_id: str, fingerprint: str, *, now: float) -> Drop:
-    """detected/ready: store the new fingerprint, keep the row."""
-    values = {"fingerprint": fingerprint, "updated_at": now}
-    return _transition(rows, drop_id, "update_fingerprint", lambda _d: values)
+def update_fingerprint(
+    rows: Rows, drop_id: str, fingerprint: str, *, now: float, files: Sequence[DropFile] = ()
+) -> Drop:
+    """Not yet submitted: store the new fingerprint (and files), keep the row. An upload
+    under way starts over in a new batch: the old one holds a mix of old and new files."""
+
+    def values(d: Drop) -> Mapping[str, object]:
+        if files:
+            rows.replace_files(drop_id, files)
+        out: dict[str, object] = {"fingerprint": fingerprint, "updated_at": now}
+        if d.state is DropState.UPLOADING:
+            out["batch_id"] = None
+        return out
+
+    return _transition(rows, drop_id, "update_fingerprint", values)
 
 
 def resubmit(
@@ -145,16 +172,21 @@ def resubmit(
     input_dir: str | None,
     deployment_id: str | None,
     now: float,
+    state: DropState = DropState.READY,
+    files: Sequence[DropFile] = (),
 ) -> Drop:
-    """terminal: archive the row and insert a new `ready` one for the same (rule, drop)."""
+    """terminal: archive the row and insert a new one in `state` for the same (rule, drop)."""
     values = {"archived": 1, "updated_at": now}
     old = _transition(rows, drop_id, "resubmit", lambda _d: values)
+    drop_id = new_drop_id()
+    if files:
+        rows.replace_files(drop_id, files)
     return rows.insert(
-        drop_id=new_drop_id(),
+        drop_id=drop_id,
         rule=old.rule,
         drop=old.drop,
         fingerprint=fingerprint,
-        state=DropState.READY,
+        state=state,
         input_dir=old.input_dir if input_dir is None else input_dir,
         deployment_id=old.deployment_id if deployment_id is None else deployment_id,
         now=now,
@@ -322,8 +354,8 @@ def mark_post_action_done(rows: Rows, drop_id: str, *, now: float) -> None:
     rows.update(drop_id, {"post_action_done": 1, "updated_at": now})
 
 
-def rearm(rows: Rows, drop_id: str, *, now: float) -> Drop:
-    """failed/rejected (live) -> ready with attempts=0, due now.
+def rearm(rows: Rows, drop_id: str, *, now: float, state: DropState = DropState.READY) -> Drop:
+    """failed/rejected (live) -> `state` (the rule's first stage) with attempts=0, due now.
 
     Raises:
         LedgerError: no such drop, it is archived, or it is not failed/rejected.
@@ -337,8 +369,10 @@ def rearm(rows: Rows, drop_id: str, *, now: float) -> Drop:
         raise LedgerError(
             f"drop {drop_id} is {drop.state.value}; only failed or rejected drops can be retried"
         )
+    if state not in BEFORE_SUBMIT:
+        raise RuntimeError(f"ledger.rearm: a drop cannot be re-armed to {state.value}")
     values = {
-        "state": DropState.READY.value,
+        "state": state.value,
         "attempts": 0,
         "next_attempt_at": None,
         "attempt_id": None,

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import structlog
 
+from watcher.hub.errors import HubError, HubRejectedError
 from watcher.hub.policy import backoff_delay_s
+from watcher.ledger.stages import RESULTS_PENDING
 from watcher.model import Drop, DropState
 from watcher.pipeline import actions, fsops
+from watcher.pipeline.calls import HubCalls
 from watcher.pipeline.state import PipelineState
 
 log = structlog.get_logger("watcher.pipeline")
@@ -30,12 +33,24 @@ MAX_RETRY_S = 3600.0
 class Finisher:
     """Applies post-run actions only once the run no longer reads the drop's files."""
 
-    def __init__(self, state: PipelineState, *, retry_base_s: float = 5.0) -> None:
+    def __init__(self, state: PipelineState, *, calls: HubCalls, retry_base_s: float = 5.0) -> None:
         self._state = state
+        self._calls = calls
         self._retry_base_s = retry_base_s
         # Drop id -> (the drop, attempts so far, monotonic time of the next attempt).
         self._retries: dict[str, tuple[Drop, int, float]] = {}
         self._wake = asyncio.Event()
+
+    def needs_work(self, drop: Drop) -> bool:
+        """True when the run's end calls for more than marking it done: a folder action, or a
+        batch to delete."""
+        return self.action_for(drop) != "keep" or self._batch_to_delete(drop) is not None
+
+    def _batch_to_delete(self, drop: Drop) -> int | None:
+        rule = self._state.rules.get(drop.rule)
+        if rule is None or rule.source != "upload" or not rule.upload.delete_batch:
+            return None
+        return drop.batch_id
 
     def action_for(self, drop: Drop) -> str:
         """`keep`, `delete` or `move:<dir>`; `keep` for a rule no longer in the config."""
@@ -72,14 +87,17 @@ class Finisher:
         if rule is None or drop.post_action_done:
             self._retries.pop(drop.id, None)
             return
+        if drop.results_state == RESULTS_PENDING:
+            return  # the results fetcher calls again once they are on disk
         action = self.action_for(drop)
         source = fsops.local_path(drop, rule)
         assert source is not None  # the rule is known
         fields = {"rule": drop.rule, "drop": drop.drop, "drop_id": drop.id, "action": action}
         try:
+            await self._delete_batch(drop)
             async with asyncio.timeout(ACTION_TIMEOUT_S):
                 outcome = await asyncio.to_thread(_apply, action, source, drop.id)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, HubError) as exc:
             self._failed(drop, attempt, fields, exc)
             return
         self._retries.pop(drop.id, None)
@@ -91,6 +109,18 @@ class Finisher:
         if outcome.target is not None:
             fields["target"] = str(outcome.target)
         log.info("post_action.done", **fields, already_done=outcome.already, attempt=attempt)
+
+    async def _delete_batch(self, drop: Drop) -> None:
+        """upload.delete_batch: the batch was a transient copy; gone already is fine."""
+        batch_id = self._batch_to_delete(drop)
+        if batch_id is None:
+            return
+        try:
+            await self._calls.call(lambda c: c.batches.delete_batch(batch_id))
+        except HubRejectedError as exc:
+            if exc.http_status != 404:
+                raise
+        log.info("upload.batch_deleted", rule=drop.rule, drop_id=drop.id, batch_id=batch_id)
 
     def _failed(self, drop: Drop, attempt: int, fields: dict[str, str], exc: Exception) -> None:
         # The drop stays where it is; the action is tried again until it works.

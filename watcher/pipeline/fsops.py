@@ -71,6 +71,28 @@ async def remove_marker_off_loop(marker: Path, *, drop_id: str) -> None:
         )
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so a reader sees the old file or the whole new one, never half:
+    a temp file in the same folder, fsync, rename, then fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def missing(pairs: Iterable[tuple[Drop, Rule | None]], root_dev: Mapping[str, int]) -> list[Drop]:
     """Drops whose folder is gone from a watch root that is itself present and the same mount.
 

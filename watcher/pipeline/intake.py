@@ -12,8 +12,9 @@ from pathlib import Path
 
 import structlog
 
-from watcher.config import input_dir_for
-from watcher.model import TERMINAL, DropState, ReadyDrop
+from watcher.config import Rule, input_dir_for
+from watcher.ledger.transitions import BEFORE_SUBMIT
+from watcher.model import TERMINAL, DropFile, DropState, ReadyDrop
 from watcher.pipeline.state import PipelineState
 
 log = structlog.get_logger("watcher.pipeline")
@@ -83,35 +84,25 @@ class Intake:
         fingerprint = ready.scan.fingerprint()
         existing = state.ledger.find_active(ready.rule, ready.drop)
         fields = {"rule": ready.rule, "drop": ready.drop}
+        stage = first_stage(rule)
+        files = _files(ready) if stage is not DropState.READY else ()
+        if rule.source == "upload" and ready.scan.skipped:
+            # Never followed, never uploaded: a link may lead anywhere on this machine.
+            log.warning("upload.skipped", **fields, names=list(ready.scan.skipped)[:20])
         if existing is None:
-            drop = state.ledger.record_ready(
-                rule=rule.name,
-                drop=ready.drop,
-                fingerprint=fingerprint,
-                input_dir=input_dir_for(rule, ready.drop),
-                deployment_id=rule.deployment_id,
-                local_path=str(rule.watch / ready.drop),
-                marker_path=str(ready.marker) if ready.marker is not None else None,
-            )
-            log.info(
-                "drop.ready",
-                **fields,
-                drop_id=drop.id,
-                files=len(ready.scan.files),
-                bytes=ready.scan.total_bytes(),
-                input_dir=drop.input_dir,
-                fingerprint=fingerprint[:16],
-            )
+            self._record_new(ready, rule, fingerprint, stage, files)
             return
         if existing.fingerprint == fingerprint:
             return
-        if existing.state is DropState.READY:
-            state.ledger.update_fingerprint(existing.id, fingerprint)
+        if existing.state in BEFORE_SUBMIT:
+            state.ledger.update_fingerprint(existing.id, fingerprint, files=files)
             log.info("drop.updated", **fields, drop_id=existing.id, fingerprint=fingerprint[:16])
+            state.wake_stages.set()
             return
         if rule.on_change == "resubmit" and existing.state in TERMINAL:
-            drop = state.ledger.resubmit(existing.id, fingerprint)
+            drop = state.ledger.resubmit(existing.id, fingerprint, state=stage, files=files)
             log.info("drop.resubmit", **fields, drop_id=drop.id, previous_drop_id=existing.id)
+            state.wake_stages.set()
             return
         if (existing.id, fingerprint) not in self._change_warned:
             self._change_warned.add((existing.id, fingerprint))
@@ -123,6 +114,40 @@ class Intake:
                 on_change=rule.on_change,
                 hint="not resubmitted; set on_change: resubmit on the rule to run changed drops",
             )
+
+    def _record_new(
+        self,
+        ready: ReadyDrop,
+        rule: Rule,
+        fingerprint: str,
+        stage: DropState,
+        files: tuple[DropFile, ...],
+    ) -> None:
+        state = self._state
+        drop = state.ledger.record_ready(
+            rule=rule.name,
+            drop=ready.drop,
+            fingerprint=fingerprint,
+            input_dir=input_dir_for(rule, ready.drop) if rule.source == "drive" else None,
+            deployment_id=rule.deployment_id,
+            local_path=str(rule.watch / ready.drop),
+            marker_path=str(ready.marker) if ready.marker is not None else None,
+            state=stage,
+            files=files,
+        )
+        log.info(
+            "drop.ready",
+            rule=rule.name,
+            drop=ready.drop,
+            drop_id=drop.id,
+            state=str(drop.state),
+            files=len(ready.scan.files),
+            bytes=ready.scan.total_bytes(),
+            input_dir=drop.input_dir,
+            fingerprint=fingerprint[:16],
+        )
+        if stage is not DropState.READY:
+            state.wake_stages.set()
 
     def _reject_name(self, ready: ReadyDrop, problem: str) -> None:
         """Record the drop `rejected` under its escaped name, once, and say why."""
@@ -171,6 +196,19 @@ class Intake:
         finally:
             self._stat_pending.discard(key)
         self._state.root_dev.setdefault(key, st.st_dev)
+
+
+def first_stage(rule: Rule) -> DropState:
+    """Where a new drop of this rule starts: uploading, waiting for its remote copy, or ready."""
+    if rule.source == "upload":
+        return DropState.UPLOADING
+    if rule.verify_remote:
+        return DropState.WAITING_REMOTE
+    return DropState.READY
+
+
+def _files(ready: ReadyDrop) -> tuple[DropFile, ...]:
+    return tuple(DropFile(rel=f.rel, size=f.size, mtime_ns=f.mtime_ns) for f in ready.scan.files)
 
 
 def name_problem(drop: str) -> str | None:

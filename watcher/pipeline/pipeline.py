@@ -20,9 +20,12 @@ from watcher.pipeline.gate import Gate, RateLimiter
 from watcher.pipeline.housekeeping import Housekeeper
 from watcher.pipeline.intake import Intake
 from watcher.pipeline.reconcile import Reconciler
+from watcher.pipeline.remote import RemoteCheck
+from watcher.pipeline.results import ResultsFetcher
 from watcher.pipeline.state import Forget, PipelineState
 from watcher.pipeline.submit import Submitter
 from watcher.pipeline.track import Tracker
+from watcher.pipeline.upload import Uploader
 
 
 class Pipeline:
@@ -55,12 +58,18 @@ class Pipeline:
         self.submitter = Submitter(
             state, calls=self.calls, gate=self.gate, reconciler=self.reconciler
         )
-        self.finisher = Finisher(state, retry_base_s=post_action_retry_s)
+        self.finisher = Finisher(state, calls=self.calls, retry_base_s=post_action_retry_s)
+        self.remote = RemoteCheck(state, calls=self.calls, gate=self.gate)
+        self.uploader = Uploader(state, calls=self.calls, gate=self.gate)
+        self.results = ResultsFetcher(
+            state, calls=self.calls, gate=self.gate, then=self.finisher.post_run
+        )
         self.tracker = Tracker(
             state,
             calls=self.calls,
             gate=self.gate,
             finisher=self.finisher,
+            wants_results=self.results.wanted,
             flush_submitted=self.submitter.flush_submitted,
             min_s=track_min_s,
             max_s=track_max_s,
@@ -128,6 +137,9 @@ class Pipeline:
             tg.create_task(self.tracker.run(), name="track")
             tg.create_task(self.housekeeper.run(), name="housekeeping")
             tg.create_task(self.finisher.run(), name="post-run retries")
+            tg.create_task(self.remote.run(), name="remote check")
+            tg.create_task(self.uploader.run(), name="upload")
+            tg.create_task(self.results.run(), name="results")
 
     async def drain(self, timeout_s: float) -> int:
         """Stop taking drops; let in-flight requests finish within `timeout_s`.
@@ -143,6 +155,7 @@ class Pipeline:
         for task in pending:
             task.cancel()
         self.gate.stop()
+        await self.uploader.drain()
         self.intake.flush()
         self.submitter.flush_submitted()
         self.calls.shutdown()

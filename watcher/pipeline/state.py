@@ -52,6 +52,8 @@ class PipelineState:
     root_dev: dict[str, int] = field(default_factory=dict)
     wake_submit: asyncio.Event = field(default_factory=asyncio.Event)
     wake_track: asyncio.Event = field(default_factory=asyncio.Event)
+    # The stage workers around a run: the remote check, the uploader, the results fetcher.
+    wake_stages: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by each submission; the tracker looks at new runs within track_min_s.
     new_runs: bool = False
     stopping: bool = False
@@ -83,6 +85,7 @@ class PipelineState:
     def wake_all(self) -> None:
         self.wake_submit.set()
         self.wake_track.set()
+        self.wake_stages.set()
 
     def drop_forgotten(self, rule: str, drop: str) -> None:
         """The row of (rule, drop) was archived: a drop of that name is new again."""

@@ -180,7 +180,6 @@ class Submitter:
 
     async def _submit_one(self, one: Started, sem: asyncio.Semaphore) -> None:
         drop, rule = one.drop, one.rule
-        assert drop.input_dir is not None and drop.deployment_id is not None
         fields = {
             "rule": drop.rule,
             "drop": drop.drop,
@@ -216,13 +215,16 @@ class Submitter:
 
     async def _post(self, one: Started) -> Run:
         drop, rule, output_dir = one.drop, one.rule, one.output_dir
-        deployment_id, input_dir = drop.deployment_id, drop.input_dir
-        assert deployment_id is not None and input_dir is not None  # set by begin_submit
+        deployment_id, input_dir, batch_id = drop.deployment_id, drop.input_dir, drop.batch_id
+        assert deployment_id is not None  # set by begin_submit
+        # An uploaded drop runs on its batch; a drive drop on its folder.
+        assert (batch_id is None) != (input_dir is None)
         settings = run_settings(rule, drop.id)
         return await self._calls.call(
             lambda c: c.run_deployment(
                 deployment_id=deployment_id,
                 input_dir=input_dir,
+                batch_id=batch_id,
                 output_dir=output_dir,
                 version=rule.version,
                 settings=settings,

@@ -45,6 +45,7 @@ class Tracker:
         calls: HubCalls,
         gate: Gate,
         finisher: Finisher,
+        wants_results: Callable[[Drop], bool],
         flush_submitted: Callable[[], None],
         min_s: float,
         max_s: float,
@@ -53,6 +54,7 @@ class Tracker:
         self._calls = calls
         self._gate = gate
         self._finisher = finisher
+        self._wants_results = wants_results
         self._flush_submitted = flush_submitted
         self._min_s = min_s
         self._max_s = max_s
@@ -175,13 +177,21 @@ class Tracker:
                 updated = self._record(d, run, now)
                 if run.status in RUN_TERMINAL:
                     self._last_polled.pop(d.id, None)
-                    if self._finisher.action_for(updated) == "keep":
-                        self._state.ledger.mark_post_action_done(d.id)
-                    else:
-                        finished.append(updated)
+                    self._ended(updated, finished)
         for d in finished:
             await self._finisher.post_run(d)
         return changed
+
+    def _ended(self, d: Drop, finished: list[Drop]) -> None:
+        """A run ended: its results first (if wanted), then the post-run work, or done."""
+        ledger = self._state.ledger
+        if d.state is DropState.COMPLETE and self._wants_results(d):
+            ledger.stages.results_pending(d.id, now=time.time())
+            self._state.wake_stages.set()
+        elif self._finisher.needs_work(d):
+            finished.append(d)
+        else:
+            ledger.mark_post_action_done(d.id)
 
     def _record(self, d: Drop, run: Run, now: float) -> Drop:
         state = self._state

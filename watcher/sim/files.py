@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from watcher.sim.runs import InputFile
+
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
@@ -56,3 +58,13 @@ class PathStore:
         key = path_key(path)
         with self._lock:
             return self._files.get(key) or key in self._folders
+
+    def files_under(self, folder: str) -> dict[str, InputFile]:
+        """The files known below `folder`, by path relative to it."""
+        prefix = path_key(folder) + "/"
+        with self._lock:
+            return {
+                key[len(prefix) :]: InputFile(key[len(prefix) :], info.size)
+                for key, info in self._files.items()
+                if key.startswith(prefix)
+            }

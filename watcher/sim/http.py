@@ -1,13 +1,15 @@
 """HTTP/1.1 framing for the simulator on h11: one connection's requests in, one write per response.
 
-Keep-alive, pipelining, Expect: 100-continue, error answers to malformed requests and the
-lingering close. Knows nothing of the API; imports no watcher module outside sim/.
+Keep-alive, pipelining, Expect: 100-continue, bodies buffered or streamed into a sink, error
+answers to malformed requests and the lingering close. Knows nothing of the API; imports no
+watcher module outside sim/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import http
 import json
@@ -20,9 +22,9 @@ import h11
 
 # h11 answers 431 when a request head is still incomplete past this many bytes.
 MAX_HEADER_BYTES: Final = 64 * 1024
-MAX_BODY_BYTES: Final = 1024 * 1024
+MAX_BODY_BYTES: Final = 1024 * 1024  # a buffered body; a streamed one has its sink's own limit
 LINGER_SECONDS: Final = 2.0
-_READ_BYTES: Final = 64 * 1024
+_READ_BYTES: Final = 256 * 1024
 _SERVER: Final = (b"Server", b"aihub-sim")
 _CLOSE: Final = (b"Connection", b"close")
 # Fixed texts for requests h11 refuses: its own messages may quote the offending header line,
@@ -40,7 +42,8 @@ class Request:
     path: str  # raw: still percent-encoded
     query: dict[str, list[str]]
     headers: Mapping[str, str]  # lower-case names
-    body: bytes
+    body: bytes  # empty when the body was streamed into `sink`
+    sink: BodySink | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,8 +62,21 @@ def error(status: int, message: str, *headers: tuple[str, str], close: bool = Fa
     return Response(status=status, body={"message": message}, headers=headers, close=close)
 
 
+class BodySink(Protocol):
+    """Where a streamed request body goes, chunk by chunk as it arrives; never all at once."""
+
+    def write(self, data: bytes) -> None:
+        """Take the next chunk of the body."""
+        ...
+
+
 class App(Protocol):
     """What a connection hands complete requests to."""
+
+    def open_body(self, request: Request) -> BodySink | Response | None:
+        """Before the body is read: a sink to stream it into, None to buffer it (at most
+        MAX_BODY_BYTES), or a Response that refuses it unread."""
+        ...
 
     async def respond(self, request: Request) -> Response:
         """The answer to `request` (the app records it)."""
@@ -117,22 +133,23 @@ async def _serve_one(
     method = event.method.decode("ascii").upper()
     head = method == "HEAD"
     request = Request(method=method, path=raw_path, query=query, headers=headers, body=b"")
-    refusal = _refuse_body(headers)
-    if refusal is not None:
-        # The unread body's end is unknown, so the connection can't carry another request.
-        app.refused(request, refusal)
-        await _send(conn, writer, refusal, head=head)
-        return _Next.LINGER
+    target: BodySink | Response | None = _refuse_chunked(headers)
+    if target is None:
+        target = app.open_body(request)
+    if target is None and int(headers.get("content-length", "0")) > MAX_BODY_BYTES:
+        target = error(413, "request body too large", close=True)
+    if isinstance(target, Response):
+        return await _refuse(conn, reader, writer, app, request=request, response=target)
 
     if conn.they_are_waiting_for_100_continue:
         interim = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
         writer.write(conn.send(interim))
     try:
-        body = await _read_body(conn, reader)
+        body = await _read_body(conn, reader, target)
     except h11.RemoteProtocolError:
         return _Next.CLOSE  # the client went away mid-body: nobody to answer
     response = await app.respond(
-        Request(method=method, path=raw_path, query=query, headers=headers, body=body)
+        Request(method=method, path=raw_path, query=query, headers=headers, body=body, sink=target)
     )
     if response.lose:
         return _Next.CLOSE
@@ -153,24 +170,53 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> h11
             raise AssertionError(f"unexpected h11 state {event!r}")
 
 
-def _refuse_body(headers: Mapping[str, str]) -> Response | None:
-    """The answer for a body the simulator won't read, or None to read it."""
+def _refuse_chunked(headers: Mapping[str, str]) -> Response | None:
+    """The 411 for a chunked body (the simulator wants each body's length up front), else None."""
     if "transfer-encoding" in headers:
         message = "chunked request bodies are not supported; send Content-Length"
         return error(411, message, close=True)
-    # h11 has checked that Content-Length is a number.
-    if int(headers.get("content-length", "0")) > MAX_BODY_BYTES:
-        return error(413, "request body too large", close=True)
     return None
 
 
-async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader) -> bytes:
-    """The request body up to its end. Raises h11.RemoteProtocolError when it is cut short."""
+async def _refuse(
+    conn: h11.Connection,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    app: App,
+    *,
+    request: Request,
+    response: Response,
+) -> _Next:
+    """Answer `response` without reading the body; the connection survives only an empty one."""
+    app.refused(request, response)
+    head = request.method == "HEAD"
+    chunked = "transfer-encoding" in request.headers
+    if not response.close and not chunked and int(request.headers.get("content-length", "0")) == 0:
+        with contextlib.suppress(h11.RemoteProtocolError):
+            await _read_body(conn, reader, None)  # only EndOfMessage: nothing to read
+            await _send(conn, writer, response, head=head)
+            return _Next.KEEP if conn.our_state is h11.DONE else _Next.CLOSE
+        return _Next.CLOSE
+    # The unread body's end is unknown or unwanted, so the connection can't carry another request.
+    await _send(conn, writer, dataclasses.replace(response, close=True), head=head)
+    return _Next.LINGER
+
+
+async def _read_body(
+    conn: h11.Connection, reader: asyncio.StreamReader, sink: BodySink | None
+) -> bytes:
+    """The request body up to its end (b"" when streamed into `sink`).
+
+    Raises h11.RemoteProtocolError when it is cut short.
+    """
     chunks = []
     while True:
         event = await _next_event(conn, reader)
         if isinstance(event, h11.Data):
-            chunks.append(event.data)
+            if sink is None:
+                chunks.append(event.data)
+            else:
+                sink.write(event.data)
         elif isinstance(event, h11.EndOfMessage):
             return b"".join(chunks)
         else:
@@ -183,11 +229,10 @@ async def _send(
     """Frame `response` with h11 and send it in one write (no body when answering HEAD)."""
     body = b"" if response.body is None else _dump(response.body)
     length = response.content_length if response.content_length is not None else len(body)
-    headers = [
-        _SERVER,
-        (b"Content-Type", response.content_type.encode("latin-1")),
-        (b"Content-Length", str(length).encode("ascii")),
-    ]
+    headers = [_SERVER]
+    if response.status != 204:  # RFC 9110: a 204 carries neither
+        headers.append((b"Content-Type", response.content_type.encode("latin-1")))
+        headers.append((b"Content-Length", str(length).encode("ascii")))
     headers += [
         (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
     ]

@@ -10,6 +10,9 @@ import argparse
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
+
+MIB: Final = 1024 * 1024
 
 
 @dataclass(slots=True, kw_only=True)
@@ -29,6 +32,12 @@ class SimOptions:
     run_seconds: float = 0.0  # RUNNING -> COMPLETE after this
     fail_runs: float = 0.0  # P that a run ends FAILED
     seed: int | None = None
+    max_put_bytes: int = 100 * MIB  # largest body of one file PUT, else 413
+    part_size: int = 10 * MIB  # the part_size new multipart sessions get
+    upload_fail_rate: float = 0.0  # P of 503 on a file or part PUT (body read, nothing stored)
+    drive_root: Path | None = None  # HEAD /v2/files/a/b answers from DIR/a/b
+    sync_lag_s: float = 0.0  # a drive file is visible this long after its last change (mtime)
+    results_page_size: int = 50  # files per page of run results
 
 
 def _probability(text: str) -> float:
@@ -56,6 +65,23 @@ def _positive(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"not a directory: {text}")
+    return path
 
 
 def _port(text: str) -> int:
@@ -125,6 +151,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail-runs", type=_probability, default=0.0, metavar="P", help="P that a run ends FAILED"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault decisions")
+    _add_upload_arguments(parser)
+
+
+def _add_upload_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of batches, uploads, the simulated drive and run results."""
+    parser.add_argument(
+        "--max-put-bytes",
+        type=_count,
+        default=100 * MIB,
+        metavar="BYTES",
+        help="largest single file PUT; bigger ones get 413 (default 100 MiB)",
+    )
+    parser.add_argument(
+        "--part-size",
+        type=_count,
+        default=10 * MIB,
+        metavar="BYTES",
+        help="part_size of new multipart upload sessions (default 10 MiB)",
+    )
+    parser.add_argument(
+        "--upload-fail-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="P of 503 per file or part PUT (nothing is stored)",
+    )
+    parser.add_argument(
+        "--drive-root",
+        type=_directory,
+        default=None,
+        metavar="DIR",
+        help="HEAD /v2/files/a/b.pdf answers from DIR/a/b.pdf (a simulated synced drive)",
+    )
+    parser.add_argument(
+        "--sync-lag-s",
+        type=_non_negative,
+        default=0.0,
+        metavar="S",
+        help="a drive file is visible S seconds after its last change",
+    )
+    parser.add_argument(
+        "--results-page-size",
+        type=_count,
+        default=50,
+        metavar="N",
+        help="files per page of run results (default 50)",
+    )
 
 
 def options_from_args(ns: argparse.Namespace) -> SimOptions:
@@ -143,4 +216,10 @@ def options_from_args(ns: argparse.Namespace) -> SimOptions:
         run_seconds=ns.run_seconds,
         fail_runs=ns.fail_runs,
         seed=ns.seed,
+        max_put_bytes=ns.max_put_bytes,
+        part_size=ns.part_size,
+        upload_fail_rate=ns.upload_fail_rate,
+        drive_root=ns.drive_root,
+        sync_lag_s=ns.sync_lag_s,
+        results_page_size=ns.results_page_size,
     )

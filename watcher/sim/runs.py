@@ -32,6 +32,18 @@ def app_id_for(deployment_id: str) -> str:
     return str(uuid.uuid5(_APP_NAMESPACE, deployment_id))
 
 
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file a run saw when it started: its path in the batch or under input_dir."""
+
+    path: str
+    size: int
+    sha256: str | None = None  # known for batch files, not for drive files
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+
+
 @dataclass(slots=True, kw_only=True)
 class Run:
     id: str
@@ -47,6 +59,7 @@ class Run:
     duration_ns: int  # decided at creation, so later option changes don't rewrite history
     final_status: str
     final_msg: str | None
+    inputs: tuple[InputFile, ...] = ()  # the batch's files, or input_dir's files on the drive
     override_status: str | None = None
     override_finish_ns: int | None = None
 
@@ -107,7 +120,13 @@ class RunStore:
         self._last_start_ns = 0
 
     def create(
-        self, deployment_id: str, fields: dict[str, Any], *, run_seconds: float, failed: bool
+        self,
+        deployment_id: str,
+        fields: dict[str, Any],
+        *,
+        run_seconds: float,
+        failed: bool,
+        inputs: tuple[InputFile, ...] = (),
     ) -> Run:
         """Store a new run from a validated runDeployment body."""
         settings = fields.get("settings")
@@ -130,6 +149,7 @@ class RunStore:
                 duration_ns=max(0, round(run_seconds * NS_PER_S)),
                 final_status=FAILED if failed else COMPLETE,
                 final_msg="simulated run failure" if failed else None,
+                inputs=inputs,
             )
             self._runs.append(run)
             self._by_id[run.id] = run
@@ -143,6 +163,13 @@ class RunStore:
             run = self._by_id.get(run_id)
             return None if run is None else run.to_spec(now_ns)
 
+    def get_with_inputs(self, run_id: str) -> tuple[dict[str, Any], Run] | None:
+        """The spec `run` for `run_id` as of now and the Run itself (read-only), or None."""
+        now_ns = time.time_ns()
+        with self._lock:
+            run = self._by_id.get(run_id)
+            return None if run is None else (run.to_spec(now_ns), run)
+
     def set_status(self, run_id: str, status: str) -> None:
         """Force a run's status from now on. Raises KeyError when no such run exists."""
         now_ns = time.time_ns()
@@ -152,7 +179,7 @@ class RunStore:
             run.override_finish_ns = now_ns if status in FINISHED_STATUSES else None
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Every run in the spec `run` shape plus output_dir, version and settings."""
+        """Every run in the spec `run` shape plus output_dir, version, settings and inputs."""
         now_ns = time.time_ns()
         with self._lock:
             out = []
@@ -161,6 +188,7 @@ class RunStore:
                 data["output_dir"] = run.output_dir
                 data["version"] = run.version
                 data["settings"] = copy.deepcopy(run.settings)
+                data["inputs"] = [f.to_json() for f in run.inputs]
                 out.append(data)
             return out
 

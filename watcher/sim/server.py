@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import signal
 import socket
@@ -17,17 +18,25 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from watcher.sim.batches import BatchStore
 from watcher.sim.files import PathStore
-from watcher.sim.http import MAX_HEADER_BYTES, Request, Response, error, serve_connection
+from watcher.sim.http import BodySink, Request, Response, error, serve_connection
 from watcher.sim.options import SimOptions
 from watcher.sim.recorder import LOST, RecordedRequest, Recorder
 from watcher.sim.routes import API_PREFIX, Api
 from watcher.sim.runs import RunStore
+from watcher.sim.uploads import SessionStore
 from watcher.sim.validate import BadRequest
+
+# The StreamReader's buffer limit: reading pauses past twice this, so uploads arrive in big
+# reads. (Request heads have their own limit, http.MAX_HEADER_BYTES, enforced by h11.)
+_STREAM_LIMIT = 1024 * 1024
+_M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 
 
 class HubSim:
-    """The simulator: runs, known paths and recorded requests, served over HTTP/1.1 on asyncio.
+    """The simulator: runs, batches, known paths and recorded requests, over HTTP/1.1 on asyncio.
 
     Handlers run on the simulator's loop thread; the public accessors are safe from any thread.
     """
@@ -36,8 +45,10 @@ class HubSim:
         self.options = options
         self._runs = RunStore()
         self._paths = PathStore()
+        self._batches = BatchStore()
+        self._sessions = SessionStore()
         self._recorder = Recorder()
-        self._api = Api(options, self._runs, self._paths)
+        self._api = Api(options, self._runs, self._paths, self._batches, self._sessions)
         self._connections_accepted = 0
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -61,13 +72,31 @@ class HubSim:
 
     @property
     def runs(self) -> list[dict[str, Any]]:
-        """A snapshot of created runs in the spec `run` shape plus output_dir, version, settings."""
+        """A snapshot of created runs in the spec `run` shape plus output_dir, version, settings
+        and `inputs`: the files the run saw when it started, [{"path", "size", "sha256"}] (the
+        batch's files, or input_dir's visible files on the drive; sha256 None for the latter)."""
         return self._runs.snapshot()
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """A snapshot of existing batches: batchInfo plus `files`, {name: {"size", "sha256"}}."""
+        return self._batches.snapshot()
+
+    @property
+    def upload_sessions(self) -> list[dict[str, Any]]:
+        """The multipart sessions neither committed nor aborted: session_id, batch_id, filename,
+        file_size, part_size, parts (accepted so far) and received (their bytes)."""
+        return self._sessions.snapshot()
 
     @property
     def connections_accepted(self) -> int:
         """How many TCP connections the server has accepted (proves keep-alive reuse)."""
         return self._connections_accepted
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now."""
+        return len(self._writers)
 
     def set_run_status(self, run_id: str, status: str) -> None:
         """Force a run's status from now on (e.g. STOPPED_AT_CHECKPOINT, CANCELLED).
@@ -82,6 +111,10 @@ class HubSim:
             self._paths.add_folder(path)
         else:
             self._paths.add_file(path, size)
+
+    def add_batch(self, name: str = "batch", workspace: str | None = None) -> int:
+        """Create an empty batch, as POST /v2/batches would; its id."""
+        return self._batches.create(name, workspace)
 
     def request_stop(self) -> None:
         """Ask a running `run()` to stop; callable from any thread."""
@@ -103,7 +136,7 @@ class HubSim:
                 self._handle_connection,
                 host=self.options.host,
                 port=self.options.port,
-                limit=MAX_HEADER_BYTES,
+                limit=_STREAM_LIMIT,
                 reuse_address=True,
             )
         except BaseException:
@@ -186,6 +219,14 @@ class HubSim:
         )
         return response
 
+    def open_body(self, request: Request) -> BodySink | Response | None:
+        """Where a request's body goes: streamed for uploads, else buffered."""
+        try:
+            return self._api.open_body(request)
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            return error(500, f"simulator error: {type(exc).__name__}", close=True)
+
     def refused(self, request: Request, response: Response) -> None:
         """Record a request whose body was refused unread."""
         self._record(request, None, response.status)
@@ -254,5 +295,21 @@ def run_forever(options: SimOptions) -> int:
             loop.add_signal_handler(signum, sim.request_stop)
         print(sim.url, flush=True)
 
+    _tune_malloc()
     asyncio.run(HubSim(options).run(ready=ready))
     return 0
+
+
+def _tune_malloc() -> None:
+    """Keep glibc from mapping and unmapping memory for every 256 KiB socket read.
+
+    Its dynamic thresholds make each big upload chunk a fresh mmap (or a heap trim and regrow),
+    and the page faults cost a third of the simulator's CPU per uploaded byte; fixed thresholds
+    reuse the same few MiB. Only for a process the simulator owns (run_forever); a no-op off glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+    mallopt(_M_MMAP_THRESHOLD, 4 * 1024 * 1024)

@@ -24,6 +24,8 @@ def test_arguments_build_options(tmp_path):
             "--record", str(tmp_path / "r.jsonl"), "--fail-rate", "0.25", "--rate-limit", "50",
             "--latency-ms", "5", "--lose-response-rate", "0.1", "--run-seconds", "2",
             "--fail-runs", "0.5", "--seed", "9", "--gateway-error-rate", "0.2", "--forbid-runs",
+            "--max-put-bytes", "1000", "--part-size", "64", "--upload-fail-rate", "0.3",
+            "--drive-root", str(tmp_path), "--sync-lag-s", "1.5", "--results-page-size", "3",
         ]
     )  # fmt: skip
     assert options_from_args(ns) == SimOptions(
@@ -40,6 +42,12 @@ def test_arguments_build_options(tmp_path):
         seed=9,
         gateway_error_rate=0.2,
         forbid_runs=True,
+        max_put_bytes=1000,
+        part_size=64,
+        upload_fail_rate=0.3,
+        drive_root=tmp_path,
+        sync_lag_s=1.5,
+        results_page_size=3,
     )
     defaults = options_from_args(parser.parse_args(["--token", "tok"]))
     assert defaults == SimOptions(token="tok")
@@ -48,7 +56,10 @@ def test_arguments_build_options(tmp_path):
 @pytest.mark.parametrize(
     "argv",
     [[], ["--token", "t", "--fail-rate", "1.5"], ["--token", "t", "--rate-limit", "0"],
-     ["--token", "t", "--port", "70000"], ["--token", "t", "--latency-ms", "-1"]],
+     ["--token", "t", "--port", "70000"], ["--token", "t", "--latency-ms", "-1"],
+     ["--token", "t", "--part-size", "0"], ["--token", "t", "--max-put-bytes", "1.5"],
+     ["--token", "t", "--drive-root", "/no/such/dir"], ["--token", "t", "--sync-lag-s", "nan"],
+     ["--token", "t", "--results-page-size", "0"], ["--token", "t", "--upload-fail-rate", "2"]],
 )  # fmt: skip
 def test_bad_arguments_are_usage_errors(capsys, argv):
     """A missing --token or an out-of-range value is an argparse usage error (exit 2)."""

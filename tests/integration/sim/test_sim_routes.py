@@ -25,12 +25,17 @@ def test_bad_or_missing_token_is_401_without_echo(sim, spec_schemas, headers):
             c.post("/v2/apps/deployments/d/runs", json={"input_dir": "x"}),
             c.get("/v2/apps/runs"),
             c.get("/v2/apps/runs/abc"),
+            c.get("/v2/apps/runs/abc/results"),
+            c.post("/v2/batches", json={"name": "b"}),
+            c.get("/v2/batches/1001"),
+            c.put("/v2/batches/1001/files/a.pdf", content=b"data"),
+            c.post("/v2/batches/multipart-upload", json={}),
         ):
             assert resp.status_code == 401
             validate(spec_schemas["error"], resp.json())
             assert "wrong-token-value-123" not in resp.text and TOKEN not in resp.text
         assert c.head("/v2/files/a").status_code == 401
-    assert sim.runs == []
+    assert sim.runs == [] and sim.batches == []
     assert all(r.status == 401 for r in sim.requests)
 
 

@@ -31,13 +31,14 @@ def test_submission_returns_202_spec_shaped_running_run(client, sim, spec_schema
 def test_stored_run_keeps_output_dir_version_and_settings(client, sim):
     """The simulator keeps output_dir, version and settings on the stored run for assertions."""
     settings = {"tags": ["t1"], "keys": {"custom": {"k": "v"}}, "runtime_config": {}}
+    batch_id = sim.add_batch()
     resp = submit(
-        client, "dep-2", batch_id=42, output_dir="org/out", version="1.2", settings=settings
+        client, "dep-2", batch_id=batch_id, output_dir="org/out", version="1.2", settings=settings
     )
     assert resp.status_code == 202
     (stored,) = sim.runs
     assert stored["id"] == resp.json()["id"]
-    assert stored["batch_id"] == 42 and stored["input_dir"] is None
+    assert stored["batch_id"] == batch_id and stored["input_dir"] is None
     assert stored["output_dir"] == "org/out"
     assert stored["version"] == "1.2"
     assert stored["settings"] == settings
@@ -99,8 +100,9 @@ def test_tags_at_exactly_500_chars_are_accepted(client):
     assert resp.status_code == 202
 
 
-def test_batch_id_alone_is_enough(client):
-    """batch_id without input_dir is a valid submission."""
-    resp = submit(client, batch_id=7)
+def test_batch_id_alone_is_enough(client, sim):
+    """batch_id (of an existing batch) without input_dir is a valid submission."""
+    batch_id = sim.add_batch()
+    resp = submit(client, batch_id=batch_id)
     assert resp.status_code == 202
-    assert resp.json()["batch_id"] == 7
+    assert resp.json()["batch_id"] == batch_id

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from watcher.ledger.sqlite.schema import SELECT, row_to_drop
-from watcher.model import Drop, DropState
+from watcher.model import Drop, DropFile, DropState
 
 
 class SQLiteRows:
@@ -110,6 +110,42 @@ class SQLiteRows:
         inserted = self.get(drop_id)
         assert inserted is not None
         return inserted
+
+    # --- the files of a drop (remote check, upload) -------------------------------------
+
+    def results_pending(self) -> list[Drop]:
+        """Live rows whose run's results are still to be saved, oldest first."""
+        rows = self._conn.execute(
+            f"{SELECT} WHERE results_state = 'pending' AND archived = 0 ORDER BY created_at, rowid"
+        ).fetchall()
+        return [row_to_drop(r) for r in rows]
+
+    def files_of(self, drop_id: str) -> list[DropFile]:
+        """The files recorded for a drop, by relative path."""
+        rows = self._conn.execute(
+            "SELECT rel, size, mtime_ns, uploaded FROM drop_files WHERE drop_id = ? ORDER BY rel",
+            (drop_id,),
+        ).fetchall()
+        return [DropFile(rel=r[0], size=r[1], mtime_ns=r[2], uploaded=bool(r[3])) for r in rows]
+
+    def replace_files(self, drop_id: str, files: Sequence[DropFile]) -> None:
+        """Record exactly these files for the drop (none uploaded yet)."""
+        self._conn.execute("DELETE FROM drop_files WHERE drop_id = ?", (drop_id,))
+        self._conn.executemany(
+            "INSERT INTO drop_files (drop_id, rel, size, mtime_ns) VALUES (?, ?, ?, ?)",
+            [(drop_id, f.rel, f.size, f.mtime_ns) for f in files],
+        )
+
+    def set_uploaded(self, drop_id: str, rel: str, uploaded: bool) -> None:
+        """Mark one file of the drop as uploaded (or not)."""
+        self._conn.execute(
+            "UPDATE drop_files SET uploaded = ? WHERE drop_id = ? AND rel = ?",
+            (int(uploaded), drop_id, rel),
+        )
+
+    def clear_uploaded(self, drop_id: str) -> None:
+        """Mark every file of the drop as not uploaded (a new batch)."""
+        self._conn.execute("UPDATE drop_files SET uploaded = 0 WHERE drop_id = ?", (drop_id,))
 
     def update(self, drop_id: str, values: Mapping[str, object]) -> None:
         """Set these columns of one row."""

@@ -68,14 +68,35 @@ _V4: Final = (
     "ALTER TABLE drops ADD COLUMN marker_path TEXT",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
+_V5: Final = (
+    # Issue 11: remote check, upload batches, results. The files of a drop as detected are kept
+    # for the stages that work file by file (the remote check and the upload), and each upload
+    # is recorded, so a restart completes the same batch.
+    "ALTER TABLE drops ADD COLUMN batch_id INTEGER",
+    "ALTER TABLE drops ADD COLUMN results_state TEXT",
+    "ALTER TABLE drops ADD COLUMN results_path TEXT",
+    "ALTER TABLE drops ADD COLUMN results_attempts INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE drops ADD COLUMN results_error TEXT",
+    "CREATE INDEX drops_results ON drops (results_state) WHERE results_state IS NOT NULL",
+    """CREATE TABLE drop_files (
+        drop_id TEXT NOT NULL,
+        rel TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (drop_id, rel)
+    ) WITHOUT ROWID""",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 # The order of COLUMNS is the order row_to_drop reads.
 COLUMNS: Final = (
     "id, rule, drop_path, fingerprint, state, attempts, next_attempt_at, attempt_id, intent_at, "
     "run_id, run_status, last_error, last_response, input_dir, deployment_id, created_at, "
-    "updated_at, submitted_at, finished_at, post_action_done, archived, local_path, marker_path"
+    "updated_at, submitted_at, finished_at, post_action_done, archived, local_path, marker_path, "
+    "batch_id, results_state, results_path, results_attempts, results_error"
 )
 SELECT: Final = f"SELECT {COLUMNS} FROM drops"  # noqa: S608 -- constant column list
 
@@ -106,6 +127,11 @@ def row_to_drop(row: Sequence[Any]) -> Drop:
         archived=bool(row[20]),
         local_path=row[21],
         marker_path=row[22],
+        batch_id=row[23],
+        results_state=row[24],
+        results_path=row[25],
+        results_attempts=row[26],
+        results_error=row[27],
     )
 
 
