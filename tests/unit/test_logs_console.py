@@ -88,19 +88,23 @@ def log_representative_events() -> None:
     """The events a person meets most, in the order a drop lives through them."""
     log = get_logger("watcher.pipeline")
     drop = {"rule": "invoices", "drop": "2026-03-02", "drop_id": "d-6a9e09ebee0a"}
-    log.info("drop.ready", **drop, files=12, bytes=48213, input_dir=f"{REMOTE}/2026-03-02")
+    # The fields the submit worker logs with (pipeline/submit.py, pipeline/failures.py).
+    post = {**drop, "deployment_id": DEPLOYMENT, "input_dir": f"{REMOTE}/2026-03-02"}
+    log.info(
+        "drop.ready", **drop, state="ready", files=12, bytes=48213, input_dir=post["input_dir"]
+    )
     log.warning(
         "submit.retry",
-        **drop,
+        **post,
         attempt=1,
+        http_status=None,
         delay_s=2.0,
-        latency_ms=30012.4,
-        error="HubTransportError('POST /v2/runs: ConnectTimeout')",
+        latency_ms=10004.6,
+        error=f"POST /v2/apps/deployments/{DEPLOYMENT}/runs: ConnectTimeout: timed out",
     )
     log.info(
         "run.submitted",
-        **drop,
-        deployment_id=DEPLOYMENT,
+        **post,
         attempt=2,
         run_id=RUN_ID,
         status="RUNNING",
@@ -128,11 +132,12 @@ def log_representative_events() -> None:
     log.error(
         "hub.paused",
         http_status=401,
-        error=f"401 Unauthorized: token {TOKEN} rejected",
+        error=f"POST /v2/apps/deployments/{DEPLOYMENT}/runs: HTTP 401: bad token {TOKEN}",
         hint="fix the token (token_env / token_file / credential), then SIGHUP",
     )
     logging.getLogger("watchdog.observers.inotify").warning("inotify watch limit reached")
-    log.error("submit.crashed", **drop, error="ConnectionResetError(104)", exc_info=crash())
+    exc = crash()
+    log.error("submit.crashed", **drop, error=repr(exc), exc_info=exc)
     get_logger("watcher.daemon").error(
         "config.invalid",
         path="/etc/aihub-watcher/config.yaml",

@@ -51,7 +51,8 @@ class ConsoleLine:
 
     `verbose` (the process logs at debug) shows everything in full; otherwise the AI Hub
     `response` is left out (its `msg`, the reason a run failed, is kept) and nested values are
-    cut to NESTED_CHARS, except on error lines, where a person needs every detail. The time is
+    cut to NESTED_CHARS, except on error lines, where a person needs every detail. Fields whose
+    value is None are left out (the JSON lines keep them). The time is
     local (the UTC `timestamp` converted), seconds precision.
     """
 
@@ -111,8 +112,8 @@ class ConsoleLine:
         if isinstance(logger, str) and logger != "watcher" and not logger.startswith("watcher."):
             out.append(f"logger={text_of(logger)}")  # another library's line: say whose
         for key, value in ed.items():
-            if key in _PLACED or key in _TRAILERS or key == "exc_info":
-                continue
+            if key in _PLACED or key in _TRAILERS or key == "exc_info" or value is None:
+                continue  # a field with no value (http_status of a timeout) is only noise here
             if key == "response" and not self._verbose:
                 # The whole AI Hub answer is in the JSON lines; a person needs only its reason.
                 msg = value.get("msg") if isinstance(value, Mapping) else None
