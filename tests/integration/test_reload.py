@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -16,6 +18,8 @@ from tests.daemon_helpers import (
     wait_runs,
     write_config,
 )
+from watcher.cli import main
+from watcher.config.schedule import DAY_NAMES
 
 
 def test_editor_style_rename_adds_a_rule_and_it_runs(sim, tmp_path: Path, token: str):
@@ -125,3 +129,46 @@ def test_a_reload_applies_a_new_log_level(sim, tmp_path: Path, token: str):
     (line,) = daemon.wait_for("drop.detected", drop="after")
     assert line["level"] == "debug"
     assert daemon.stop() == 0
+
+
+def test_drops_wait_for_active_hours_and_go_when_an_edit_opens_them(
+    sim, tmp_path: Path, token: str, capsys
+):
+    """A rule closed today keeps its drops `ready` (status says when it opens); saving the
+    config with wider active_hours sends each of them once, oldest first."""
+    watch, state = tmp_path / "watch", tmp_path / "state"
+    watch.mkdir()
+    state.mkdir()
+    closed_day = DAY_NAMES[(datetime.now(UTC).weekday() + 2) % 7]
+    rule = {"active_hours": closed_day, "tz": "UTC"}
+    one = {"max_concurrency": 1}  # one POST at a time: the simulator sees the order
+    config = write_config(
+        tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=state, rule=rule, hub=one
+    )
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    daemon.wait_for("schedule.closed", rule="main")
+    make_drop(watch, "first")
+    daemon.wait_for("drop.ready", drop="first")
+    make_drop(watch, "second")
+    daemon.wait_for("drop.ready", drop="second")
+    assert main(["status", "--json", "-c", str(config)]) == 0
+    drops = json.loads(capsys.readouterr().out)["drops"]
+    assert {d["state"] for d in drops} == {"ready"}
+    notes = {d["waiting_for_schedule"]["note"] for d in drops}
+    assert notes == {f"waiting for its schedule (opens {closed_day} 00:00 UTC)"}
+    assert sim.runs == []
+
+    write_config(
+        tmp_path / "c.yaml",
+        hub_url=sim.url,
+        watch=watch,
+        state_dir=state,
+        rule={"active_hours": "daily", "tz": "UTC"},
+        hub=one,
+    )
+    daemon.wait_for("config.reloaded")
+    wait_runs(sim, {input_dir("first"), input_dir("second")})
+    assert [r["input_dir"] for r in sim.runs] == [input_dir("first"), input_dir("second")]
+    assert daemon.stop() == 0
+    assert daemon.find("schedule.opened", rule="main")

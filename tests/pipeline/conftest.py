@@ -36,6 +36,8 @@ class Rig:
     rule: dict[str, Any]
     hub: dict[str, Any]
     pipeline_kw: dict[str, Any] = field(default_factory=dict)
+    # More rules, by name -> their keys (each watches tmp/watch-<name>; same deployment).
+    extra_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     token: str = "t"
     ledger: Ledger | None = None
     pipeline: Pipeline | None = None
@@ -50,8 +52,13 @@ class Rig:
             "verify_remote": False,
             **self.rule,
         }
+        rules = [rule]
+        for name, keys in self.extra_rules.items():
+            (self.tmp / f"watch-{name}").mkdir(exist_ok=True)
+            extra = {**rule, "name": name, "watch": str(self.tmp / f"watch-{name}")}
+            rules.append({**extra, "remote_dir": f"{REMOTE}-{name}", **keys})
         hub = {"base_url": self.sim.url, "token_env": "AIHUB_TEST_TOKEN", **self.hub}
-        data = {"hub": hub, "state_dir": str(self.tmp / "state"), "rules": [rule]}
+        data = {"hub": hub, "state_dir": str(self.tmp / "state"), "rules": rules}
         return yaml.safe_dump(data, sort_keys=False)
 
     def client(self, token: str | None = None) -> HubClient:
@@ -81,10 +88,15 @@ class Rig:
     # --- drops --------------------------------------------------------------------------
 
     def make_drop(
-        self, name: str, files: dict[str, bytes] | None = None, *, marker: Path | None = None
+        self,
+        name: str,
+        files: dict[str, bytes] | None = None,
+        *,
+        marker: Path | None = None,
+        rule: str = "main",
     ) -> ReadyDrop:
         """Write a drop folder under `watch` and return it as the detector would hand it over."""
-        folder = self.watch / name
+        folder = (self.watch if rule == "main" else self.tmp / f"watch-{rule}") / name
         folder.mkdir(parents=True, exist_ok=True)
         entries = []
         for rel, data in sorted((files or {"page-1.pdf": b"%PDF-1 " + name.encode()}).items()):
@@ -94,11 +106,11 @@ class Rig:
             st = os.stat(path)
             entries.append(FileEntry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns))
         scan = Scan(drop=name, files=tuple(entries), in_progress=())
-        return ReadyDrop(rule="main", drop=name, scan=scan, marker=marker, detected_at=time.time())
+        return ReadyDrop(rule=rule, drop=name, scan=scan, marker=marker, detected_at=time.time())
 
-    def drop(self, name: str) -> Drop:
+    def drop(self, name: str, rule: str = "main") -> Drop:
         assert self.ledger is not None
-        found = self.ledger.find_active("main", name)
+        found = self.ledger.find_active(rule, name)
         assert found is not None, f"no live row for {name}"
         return found
 

@@ -49,6 +49,34 @@ def test_due_orders_by_waiting_time_and_respects_next_attempt(ledger: Ledger) ->
     assert ledger.next_due_at() == NOW + 15
 
 
+def test_due_puts_higher_priority_rules_first_then_the_longest_waiting(ledger: Ledger) -> None:
+    """With priorities, a newer drop of a higher-priority rule comes before older ones; rules
+    left out of the map count 0, and equal priorities keep the waiting order."""
+    low1 = ready(ledger, "l1", rule="low", now=NOW)
+    none1 = ready(ledger, "n1", rule="unlisted", now=NOW + 1)
+    high1 = ready(ledger, "h1", rule="high", now=NOW + 2)
+    low2 = ready(ledger, "l2", rule="low", now=NOW + 3)
+    high2 = ready(ledger, "h2", rule="high", now=NOW + 4)
+    prio = {"high": 10, "low": -1}
+    got = [d.id for d in ledger.due(NOW + 10, priority=prio)]
+    assert got == [high1.id, high2.id, none1.id, low1.id, low2.id]
+    assert [d.id for d in ledger.due(NOW + 10, limit=2, priority=prio)] == [high1.id, high2.id]
+    # All priorities equal: the plain waiting order.
+    got = [d.id for d in ledger.due(NOW + 10, priority={"high": 0, "low": 0})]
+    assert got == [low1.id, none1.id, high1.id, low2.id, high2.id]
+
+
+def test_due_and_next_due_at_leave_out_skipped_rules(ledger: Ledger) -> None:
+    """Drops of rules outside their schedule are neither due nor counted for the next wake."""
+    closed = ready(ledger, "c1", rule="closed", now=NOW)
+    opened = ready(ledger, "o1", rule="open", now=NOW + 5)
+    assert [d.id for d in ledger.due(NOW + 10, skip_rules={"closed"})] == [opened.id]
+    assert ledger.next_due_at(skip_rules={"closed"}) == NOW + 5
+    assert ledger.next_due_at(skip_rules={"closed", "open"}) is None
+    assert ledger.due(NOW + 10, skip_rules=["closed", "open"]) == []
+    assert [d.id for d in ledger.due(NOW + 10)] == [closed.id, opened.id]
+
+
 def test_next_due_at_is_none_when_nothing_is_ready(ledger: Ledger) -> None:
     """next_due_at() is None with no ready rows and the arrival time for a new drop."""
     assert ledger.next_due_at() is None

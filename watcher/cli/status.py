@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from watcher.cli.args import config_arg
@@ -42,6 +43,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.state:
         drops = [d for d in drops if d.state in set(args.state)]
     now = time.time()
+    waiting = _waiting_for_schedule(config, drops, now)
     if args.json:
         out = {
             "counts": counts,
@@ -61,6 +63,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "results": d.results_state,
                     "results_path": d.results_path,
                     "results_error": d.results_error,
+                    "waiting_for_schedule": waiting.get(d.id),
                 }
                 for d in drops
             ],
@@ -77,7 +80,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             d.run_id or "-",
             d.run_status or "-",
             _age(now - d.created_at),
-            _reason(d).replace("\n", " ")[:80],
+            _reason(d, waiting.get(d.id)).replace("\n", " ")[:80],
         )
         for d in drops
     ]
@@ -87,11 +90,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _reason(d: Any) -> str:
-    """What `status` says about a drop: its last error, or why its results are not saved."""
+def _reason(d: Any, waiting: dict[str, str] | None = None) -> str:
+    """What `status` says about a drop: its last error, or why its results are not saved, or
+    that it waits for its rule's active_hours."""
     if d.results_state == "pending" and d.results_error:
         return f"results not saved ({d.results_attempts} tries): {d.results_error}"
+    if waiting is not None:
+        last = f"; last error: {d.last_error}" if d.last_error else ""
+        return waiting["note"] + last
     return str(d.last_error or "-")
+
+
+def _waiting_for_schedule(config: Any, drops: Sequence[Any], now: float) -> dict[str, Any]:
+    """drop id -> {"opens_at", "note"} for each `ready` drop whose rule is outside its
+    active_hours now (the daemon submits it when the rule opens)."""
+    from watcher.config.schedule import next_opening, opening_note
+
+    when = datetime.fromtimestamp(now, UTC)
+    by_rule: dict[str, dict[str, str] | None] = {}
+    for rule in config.rules:
+        note = opening_note(rule.active_hours, when)
+        if note is not None:
+            opens = next_opening(rule.active_hours, when)
+            by_rule[rule.name] = {"opens_at": opens.isoformat(), "note": note}
+    return {d.id: by_rule[d.rule] for d in drops if d.state == "ready" and by_rule.get(d.rule)}
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

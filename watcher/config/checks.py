@@ -6,6 +6,7 @@ A check gets the typed value and an `At`; it returns the normalised value or `IN
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import ipaddress
 import re
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 
 from watcher.config.env import ENV_NAME_RE
+from watcher.config.schedule import parse_schedule
 from watcher.config.templates import (
     RESULTS_FIELDS,
     render_sample,
@@ -35,6 +38,7 @@ __all__ = [
     "Invalid",
     "Reporter",
     "check_action",
+    "check_active_hours",
     "check_base_url",
     "check_batch_name",
     "check_ca_bundle",
@@ -46,6 +50,7 @@ __all__ = [
     "check_remote_dir",
     "check_results_dir",
     "check_token_env",
+    "check_tz",
     "check_watch",
     "check_workspace",
     "empty_is_none",
@@ -325,3 +330,30 @@ def check_action(value: str, at: At, *, choices: tuple[str, ...]) -> Any:
         return value
     allowed = " | ".join((*choices, "move:<absolute dir>"))
     return at.error(f"must be {allowed} (got {value!r})")
+
+
+def check_active_hours(value: str | None, at: At) -> Any:
+    """The schedule (its zone is the rule's `tz`, bound by `Rule`)."""
+    if value is None or not value.strip():
+        return None  # `${ACTIVE_HOURS:-}` means "always"
+    try:
+        return parse_schedule(value)
+    except ValueError as exc:
+        return at.error(f"{exc} (got {value!r})")
+
+
+def check_tz(value: str | None, at: At) -> Any:
+    if value is None or not value.strip():
+        return None  # `${TZ:-}` means the host's zone
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else " (an IANA name like Europe/Paris; a host without tzdata knows none:"
+            " install the tzdata package)"
+        )
+        return at.error(f"unknown time zone {value!r}{hint}")
+    return value

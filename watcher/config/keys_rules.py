@@ -209,6 +209,28 @@ RULE_KEYS: Final[tuple[KeySpec, ...]] = (
         doc="after a run fails or is rejected: keep | move:<absolute dir>",
     ),
     KeySpec(
+        name="active_hours",
+        kind="str",
+        nullable=True,
+        doc='when the rule may submit, e.g. "Mon-Fri 07:00-19:00" (unset: always)',
+        check=checks.check_active_hours,
+    ),
+    KeySpec(
+        name="tz",
+        kind="str",
+        nullable=True,
+        doc="IANA time zone of active_hours, e.g. Europe/Paris (unset: the host's)",
+        check=checks.check_tz,
+    ),
+    KeySpec(
+        name="priority",
+        kind="int",
+        default=0,
+        minimum=-1000,
+        maximum=1000,
+        doc="when drops of several rules wait, higher priority is submitted first",
+    ),
+    KeySpec(
         name="max_attempts",
         kind="int",
         default=10,

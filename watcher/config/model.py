@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from watcher.config import tokens
 from watcher.config.keys import HUB_KEYS, RULE_KEYS, TOP_KEYS, UPLOAD_KEYS, defaults_of
+from watcher.config.schedule import Schedule, parse_schedule
 from watcher.errors import ConfigIssue
 
 __all__ = ["Config", "HubConfig", "Rule", "UploadSettings"]
@@ -75,7 +76,8 @@ class Rule:
     JSON types); use `settings_dict()` for a mutable, JSON-ready copy. It is left out of the hash,
     as is `results_options` (read-only too: query flag -> bool, only the flags the config sets).
     `remote_dir` is None only for source: upload. `results_dir` is a template: see
-    `results_path_for()`.
+    `results_path_for()`. `active_hours` (None: always open) carries the rule's `tz`; ask it
+    with `watcher.config.schedule.is_open` / `next_opening`. Higher `priority` submits first.
     """
 
     name: str
@@ -107,12 +109,21 @@ class Rule:
     on_change: Literal["ignore", "resubmit"] = _RULE["on_change"]
     on_complete: str = _RULE["on_complete"]
     on_failure: str = _RULE["on_failure"]
+    active_hours: Schedule | None = _RULE["active_hours"]
+    tz: str | None = _RULE["tz"]
+    priority: int = _RULE["priority"]
     max_attempts: int = _RULE["max_attempts"]
 
     def __post_init__(self) -> None:
         # Callers (tests, reload) may pass a plain dict: never keep a reference they can mutate.
         object.__setattr__(self, "settings", _frozen_settings(self.settings))
         object.__setattr__(self, "results_options", _frozen_settings(self.results_options))
+        given: object = self.active_hours
+        if isinstance(given, str):  # a caller's text, as in the config
+            object.__setattr__(self, "active_hours", parse_schedule(given))
+        if self.active_hours is not None and self.active_hours.tz != self.tz:
+            # The schedule carries the rule's zone, so is_open(rule.active_hours, t) is complete.
+            object.__setattr__(self, "active_hours", replace(self.active_hours, tz=self.tz))
 
     def settings_dict(self) -> dict[str, Any]:
         """A deep, mutable copy of `settings` (plain dicts/lists), ready for a JSON request body."""

@@ -1,5 +1,6 @@
 """Checks between the keys of one rule, once it is read: a key required or only used with a given
-`source` (KeySpec.required_when / applies_when), and results_options without results_dir.
+`source` (KeySpec.required_when / applies_when), results_options without results_dir and tz
+without active_hours.
 
 Core: imports only the stdlib, `yaml` and this package.
 """
@@ -38,6 +39,11 @@ def check_relations(reader: NodeReader, draft: Draft) -> None:
                     " so it is ignored",
                     severity="warning",
                 )
+    if _set_here(draft, "tz") and draft.values.get("active_hours") is None:
+        node, where = draft.where["tz"]
+        reader.issue(
+            node, where, "tz has no effect without active_hours (always open)", severity="warning"
+        )
     if _set_here(draft, "results_options") and draft.values.get("results_dir") is None:
         node, where = draft.where["results_options"]
         reader.issue(

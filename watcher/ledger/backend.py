@@ -5,7 +5,7 @@ SQLite implements it today (`watcher.ledger.sqlite`). Imports only the core (`wa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -29,12 +29,22 @@ class Queries(Protocol):
         """The live (not archived) row for (rule, drop), if any."""
         ...
 
-    def due(self, now: float, limit: int) -> list[Drop]:
-        """Live `ready` rows whose next_attempt_at is NULL or <= now, longest-waiting first."""
+    def due(
+        self,
+        now: float,
+        limit: int,
+        *,
+        skip_rules: Collection[str] = (),
+        priority: Mapping[str, int] | None = None,
+    ) -> list[Drop]:
+        """Live `ready` rows whose next_attempt_at is NULL or <= now, except those of
+        `skip_rules`; higher `priority` of their rule first (absent: 0), then longest-waiting
+        (coalesce(next_attempt_at, created_at), created_at)."""
         ...
 
-    def next_due_at(self) -> float | None:
-        """The earliest coalesce(next_attempt_at, created_at) among live `ready` rows."""
+    def next_due_at(self, *, skip_rules: Collection[str] = ()) -> float | None:
+        """The earliest coalesce(next_attempt_at, created_at) among live `ready` rows, except
+        those of `skip_rules`."""
         ...
 
     def in_state(self, states: Sequence[DropState], *, include_archived: bool) -> list[Drop]:

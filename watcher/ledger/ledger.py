@@ -15,6 +15,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from watcher.ledger import transitions
 from watcher.ledger.backend import Backend, Rows
+from watcher.ledger.queue import DueQueue
 from watcher.ledger.sqlite import SQLiteBackend
 from watcher.ledger.stages import StageLedger
 from watcher.model import Drop, DropFile, DropState, SubmittedRun
@@ -27,7 +28,7 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
-class Ledger:
+class Ledger(DueQueue):
     """The drop ledger: one row per drop, in one SQLite file (WAL, synchronous=FULL).
 
     Every write method is one transaction and is durable when it returns. `batch()` groups
@@ -128,17 +129,6 @@ class Ledger:
         """The live (not archived) row for (rule, drop), if any. There is at most one."""
         with self._backend.read() as rows:
             return rows.find_active(rule, drop)
-
-    def due(self, now: float, limit: int = 1000) -> list[Drop]:
-        """Live `ready` rows whose next_attempt_at is NULL or <= now, longest-waiting first."""
-        with self._backend.read() as rows:
-            return rows.due(now, limit)
-
-    def next_due_at(self) -> float | None:
-        """The earliest next_attempt_at among live `ready` rows (NULL counts as created_at);
-        None when nothing is ready. Lets the submit loop sleep until then."""
-        with self._backend.read() as rows:
-            return rows.next_due_at()
 
     def in_state(self, *states: DropState, include_archived: bool = False) -> list[Drop]:
         """Rows in any of `states` (live ones unless include_archived), oldest first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from watcher.config import Config
 from watcher.hub.client import HubClient
@@ -43,8 +44,9 @@ class Pipeline:
         housekeeping_s: float = 60.0,
         post_action_retry_s: float = 5.0,
         forget: Forget | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.state = state = PipelineState(config=config, ledger=ledger, forget=forget)
+        self.state = state = PipelineState(config=config, ledger=ledger, forget=forget, clock=clock)
         self.calls = HubCalls(client, max_concurrency=config.hub.max_concurrency)
         self.gate = Gate(
             calls=self.calls,
@@ -107,6 +109,7 @@ class Pipeline:
         restart; runs already submitted are followed to their end (their action is `keep`)."""
         state = self.state
         old, state.config = state.config, config
+        # The submit loop reads the rules (active_hours, tz, priority) afresh on each turn.
         state.rules = {r.name: r for r in config.rules}
         if config.hub.max_rps != old.hub.max_rps:
             self.gate.limiter = RateLimiter(config.hub.max_rps)

@@ -63,6 +63,8 @@ class PipelineState:
     beats: dict[str, float] = field(default_factory=dict)
     # Fire-and-forget work (marker removal) still running; kept so it is not collected.
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # The wall clock that rule schedules (active_hours) are read on; tests pass a shifted one.
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         if not self.rules:

@@ -24,6 +24,7 @@ from watcher.pipeline.failures import FailedPost, rule_gone_error
 from watcher.pipeline.fsops import marker_path, remove_marker_off_loop
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.reconcile import Reconciler
+from watcher.pipeline.schedules import Closed, Schedules
 from watcher.pipeline.state import BEAT_S, PipelineState, Unsettled
 from watcher.pipeline.tags import run_settings
 
@@ -64,6 +65,7 @@ class Submitter:
         self.inflight: set[asyncio.Task[None]] = set()
         self._pending: list[SubmittedRun] = []
         self._failures = FailedPost(state, gate=gate)
+        self._schedules = Schedules(state)
 
     def resize(self, max_concurrency: int) -> None:
         # In-flight tasks release the semaphore they took; new work takes the new one.
@@ -95,11 +97,17 @@ class Submitter:
                 continue
             taken = admitted
             now = time.time()
-            due = state.ledger.due(now, limit=taken)
+            # Drops of a rule outside its active_hours wait `ready`; higher priority goes first.
+            closed = self._schedules.closed()
+            due = state.ledger.due(
+                now, limit=taken, skip_rules=closed.rules, priority=self._schedules.priority()
+            )
             for _ in range(taken - len(due)):
                 sem.release()
             if not due:
-                await self._sleep_or_wake(self._idle_timeout(now))
+                # A trial after a pause that found no drop (all of closed rules) is not spent.
+                self._gate.trial_released()
+                await self._sleep_or_wake(self._idle_timeout(now, closed))
                 continue
             for one in self._begin(due, sem):
                 task = asyncio.create_task(self._submit_one(one, sem))
@@ -123,10 +131,13 @@ class Submitter:
             taken += 1
         return sem, taken
 
-    def _idle_timeout(self, now: float) -> float:
+    def _idle_timeout(self, now: float, closed: Closed) -> float:
         # Poll the ledger now and then: `aihub-watcher retry` re-arms drops from outside.
-        next_at = self._state.ledger.next_due_at()
+        next_at = self._state.ledger.next_due_at(skip_rules=closed.rules)
         timeout = LEDGER_POLL_S if next_at is None else min(LEDGER_POLL_S, next_at - now)
+        opens_at = closed.first_opening()
+        if opens_at is not None:
+            timeout = min(timeout, opens_at - self._state.clock())
         if self._state.needs_reconcile:
             timeout = min(timeout, 1.0)
         return max(0.0, timeout)

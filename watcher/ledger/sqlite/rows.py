@@ -6,7 +6,7 @@ Imports only the core (`watcher.model`) and `sqlite.schema`; transactions are th
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from watcher.ledger.sqlite.schema import SELECT, row_to_drop
 from watcher.model import Drop, DropFile, DropState
@@ -35,22 +35,41 @@ class SQLiteRows:
         ).fetchone()
         return row_to_drop(row) if row else None
 
-    def due(self, now: float, limit: int) -> list[Drop]:
-        """Live `ready` rows whose next_attempt_at is NULL or <= now, longest-waiting first."""
+    def due(
+        self,
+        now: float,
+        limit: int,
+        *,
+        skip_rules: Collection[str] = (),
+        priority: Mapping[str, int] | None = None,
+    ) -> list[Drop]:
+        """Live `ready` rows whose next_attempt_at is NULL or <= now, except those of
+        `skip_rules`; higher `priority` of their rule first (absent: 0), then longest-waiting."""
+        skip, skip_args = _not_in(skip_rules)
+        # Without distinct priorities the drops_due_order index serves the order (no sort).
+        levels = set((priority or {}).values())
+        order = ""
+        order_args: tuple[str | int, ...] = ()
+        if priority and levels != {0}:
+            order = "CASE rule " + "WHEN ? THEN ? " * len(priority) + "ELSE 0 END DESC, "
+            order_args = tuple(x for item in priority.items() for x in item)
         rows = self._conn.execute(
             f"{SELECT} WHERE state = ? AND archived = 0 "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-            "ORDER BY coalesce(next_attempt_at, created_at), created_at, rowid LIMIT ?",
-            (DropState.READY.value, now, limit),
+            f"AND (next_attempt_at IS NULL OR next_attempt_at <= ?){skip} "
+            f"ORDER BY {order}coalesce(next_attempt_at, created_at), created_at, rowid LIMIT ?",
+            (DropState.READY.value, now, *skip_args, *order_args, limit),
         ).fetchall()
         return [row_to_drop(r) for r in rows]
 
-    def next_due_at(self) -> float | None:
-        """The earliest coalesce(next_attempt_at, created_at) among live `ready` rows."""
+    def next_due_at(self, *, skip_rules: Collection[str] = ()) -> float | None:
+        """The earliest coalesce(next_attempt_at, created_at) among live `ready` rows, except
+        those of `skip_rules`."""
+        skip, skip_args = _not_in(skip_rules)
         row = self._conn.execute(
-            "SELECT min(coalesce(next_attempt_at, created_at)) FROM drops "
-            "WHERE state = ? AND archived = 0",
-            (DropState.READY.value,),
+            # Only '?' placeholders are interpolated; the names are arguments.
+            "SELECT min(coalesce(next_attempt_at, created_at)) FROM drops "  # noqa: S608
+            f"WHERE state = ? AND archived = 0{skip}",
+            (DropState.READY.value, *skip_args),
         ).fetchone()
         return None if row[0] is None else float(row[0])
 
@@ -155,3 +174,11 @@ class SQLiteRows:
             f"UPDATE drops SET {assignments} WHERE id = ?",  # noqa: S608
             (*values.values(), drop_id),
         )
+
+
+def _not_in(rules: Collection[str]) -> tuple[str, tuple[str, ...]]:
+    """The `AND rule NOT IN (...)` clause and its arguments (empty for no rules)."""
+    if not rules:
+        return "", ()
+    names = tuple(sorted(rules))
+    return f" AND rule NOT IN ({', '.join('?' for _ in names)})", names
