@@ -30,8 +30,10 @@ def write_config(
     rule: dict[str, Any] | None = None,
     hub: dict[str, Any] | None = None,
     extra_rules: Iterable[dict[str, Any]] = (),
+    top: dict[str, Any] | None = None,
 ) -> Path:
-    """A config with one rule `main` (plus `extra_rules`), written atomically."""
+    """A config with one rule `main` (plus `extra_rules`; `top`: more top-level keys, e.g.
+    metrics), written atomically."""
     hub_section: dict[str, Any] = {"base_url": hub_url, "max_concurrency": 8}
     if token_file is not None:
         hub_section["token_file"] = str(token_file)
@@ -53,6 +55,7 @@ def write_config(
         "state_dir": str(state_dir),
         "shutdown_timeout_seconds": 5,
         "rules": [main_rule, *extra_rules],
+        **(top or {}),
     }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

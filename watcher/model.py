@@ -179,6 +179,22 @@ class DropFile:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StateCount:
+    """The ledger's drops of one rule in one state (archived ones included, as in `counts`).
+
+    `due` and `oldest_at` look at live rows only: how many may be submitted now (ready ones
+    whose retry time has come; 0 in other states), and the earliest `created_at` (when the
+    drop was found complete).
+    """
+
+    rule: str
+    state: str
+    drops: int
+    due: int
+    oldest_at: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubmittedRun:
     """One result for `Ledger.mark_submitted_many`."""
 

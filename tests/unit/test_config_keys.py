@@ -14,6 +14,7 @@ import pytest
 from tests.unit.config_helpers import EXAMPLE, SECRET
 from watcher.config import (
     HUB_KEYS,
+    METRICS_KEYS,
     RESULTS_OPTION_KEYS,
     RULE_KEYS,
     SETTINGS_KEYS,
@@ -23,6 +24,7 @@ from watcher.config import (
     Config,
     HubConfig,
     KeySpec,
+    MetricsSettings,
     Rule,
     UploadSettings,
     load_config,
@@ -33,6 +35,7 @@ from watcher.config import (
 SECTIONS: dict[str, tuple[str | None, str]] = {
     "top": (None, r"(# )?{name}:"),
     "hub": ("hub", r"  (# )?{name}:"),
+    "metrics": ("metrics", r"  (# )?{name}:"),
     "rule": ("rules", r"\s+(# )?(- )?{name}:"),
     "settings": ("rules", r"\s+{name}:"),
     "group": ("rules", r"\s+(# )?{name}:"),  # the keys of upload: and results_options:
@@ -77,6 +80,7 @@ def _table_keys() -> dict[str, list[tuple[str, str]]]:
     return {
         "top": [(s.name, s.doc) for s in TOP_KEYS],
         "hub": [(s.name, s.doc) for s in HUB_KEYS],
+        "metrics": [(s.name, s.doc) for s in METRICS_KEYS],
         "rule": [(s.name, s.doc) for s in RULE_KEYS],
         "settings": [*SETTINGS_KEYS.items(), *SETTINGS_KEYS_KEYS.items()],
         "group": [(s.name, s.doc) for s in (*UPLOAD_KEYS, *RESULTS_OPTION_KEYS)],
@@ -173,7 +177,12 @@ def _field_defaults(cls: type) -> dict[str, Any]:
 
 def test_dataclass_fields_are_the_table_keys() -> None:
     """HubConfig and Rule have one field per table key, and their defaults are the table's."""
-    for cls, specs in ((HubConfig, HUB_KEYS), (Rule, RULE_KEYS), (UploadSettings, UPLOAD_KEYS)):
+    for cls, specs in (
+        (HubConfig, HUB_KEYS),
+        (Rule, RULE_KEYS),
+        (UploadSettings, UPLOAD_KEYS),
+        (MetricsSettings, METRICS_KEYS),
+    ):
         assert [f.name for f in fields(cls)] == [s.name for s in specs], cls.__name__
         assert _field_defaults(cls) == {s.name: s.default for s in specs if not s.required}
     # Config: `defaults` is merged into the rules; path and warnings are not keys.

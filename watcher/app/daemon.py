@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -34,8 +35,12 @@ from watcher.errors import (
 from watcher.hub.client import HubClient
 from watcher.ledger import Ledger
 from watcher.logs import LogFormat, configure_logging
+from watcher.metrics import NO_METRICS
 from watcher.pipeline import Pipeline
 from watcher.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from watcher.app.metrics import MetricsEndpoint
 
 log = structlog.get_logger("watcher.daemon")
 
@@ -114,12 +119,32 @@ class Daemon:
             client.close()
             log.error("ledger.unusable", error=str(exc))
             raise
-        pipeline = Pipeline(config=config, ledger=ledger, client=client)
+        endpoint = self._metrics_endpoint(config)
+        pipeline = Pipeline(
+            config=config,
+            ledger=ledger,
+            client=client,
+            metrics=endpoint.recorder if endpoint is not None else NO_METRICS,
+        )
         try:
+            if endpoint is not None:
+                endpoint.start(config, pipeline)
             await self._serve_with(config, token, pipeline)
         finally:
+            if endpoint is not None:
+                endpoint.stop()
             pipeline.close()
             ledger.close()
+
+    def _metrics_endpoint(self, config: Config) -> MetricsEndpoint | None:
+        """The metrics listener when `metrics.listen` is set (prometheus_client is loaded only
+        then), else None: the pipeline reports to the no-op."""
+        if config.metrics.listen is None:
+            return None
+        from watcher.app.metrics import MetricsEndpoint
+
+        assert self._loop is not None
+        return MetricsEndpoint(self._loop)
 
     def _lock_state_dir(self, config: Config) -> StateDirLock:
         lock = StateDirLock(config.state_dir)

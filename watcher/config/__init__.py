@@ -13,6 +13,7 @@ from watcher.config.keys import (
     DROP_MODES,
     HUB_KEYS,
     LOG_LEVELS,
+    METRICS_KEYS,
     OBSERVER_KINDS,
     RESULTS_OPTION_KEYS,
     RULE_KEYS,
@@ -25,7 +26,7 @@ from watcher.config.keys import (
     UPLOAD_KEYS,
     KeySpec,
 )
-from watcher.config.model import Config, HubConfig, Rule, UploadSettings
+from watcher.config.model import Config, HubConfig, MetricsSettings, Rule, UploadSettings
 from watcher.config.parser import load_config, parse_config
 from watcher.config.paths import (
     RESULTS_SUFFIX,
@@ -55,6 +56,7 @@ __all__ = [
     "DROP_MODES",
     "HUB_KEYS",
     "LOG_LEVELS",
+    "METRICS_KEYS",
     "OBSERVER_KINDS",
     "RESULTS_FIELDS",
     "RESULTS_OPTION_KEYS",
@@ -73,6 +75,7 @@ __all__ = [
     "ConfigDiff",
     "HubConfig",
     "KeySpec",
+    "MetricsSettings",
     "Rule",
     "TemplatePart",
     "UploadSettings",

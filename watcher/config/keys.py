@@ -15,6 +15,7 @@ from watcher.config import checks
 from watcher.config.keys_rules import DROP_MODES, OBSERVER_KINDS, RULE_KEYS, SOURCES
 from watcher.config.keys_upload import RESULTS_OPTION_KEYS, UPLOAD_KEYS
 from watcher.config.keyspec import KeySpec, Kind, defaults_of
+from watcher.config.listen import check_listen
 
 __all__ = [
     "DEFAULTS_BY_NAME",
@@ -23,6 +24,7 @@ __all__ = [
     "HUB_BY_NAME",
     "HUB_KEYS",
     "LOG_LEVELS",
+    "METRICS_KEYS",
     "OBSERVER_KINDS",
     "RESULTS_OPTION_KEYS",
     "RULE_BY_NAME",
@@ -119,6 +121,16 @@ HUB_KEYS: Final[tuple[KeySpec, ...]] = (
     ),
 )
 
+METRICS_KEYS: Final[tuple[KeySpec, ...]] = (
+    KeySpec(
+        name="listen",
+        kind="str",
+        nullable=True,
+        doc="host:port to serve /metrics and /healthz on, e.g. 127.0.0.1:9464 (unset: off)",
+        check=check_listen,
+    ),
+)
+
 TOP_KEYS: Final[tuple[KeySpec, ...]] = (
     KeySpec(name="hub", kind="section", required=True, doc="how to reach AI Hub"),
     KeySpec(
@@ -142,6 +154,13 @@ TOP_KEYS: Final[tuple[KeySpec, ...]] = (
         exclusive_minimum=0,
         maximum=3600,
         doc="on stop, how long in-flight submissions may take to finish",
+    ),
+    KeySpec(
+        name="metrics",
+        kind="group",
+        default=defaults_of(METRICS_KEYS),
+        keys=METRICS_KEYS,
+        doc="Prometheus metrics and a health check over HTTP (leave it out: no listener)",
     ),
     KeySpec(
         name="defaults",

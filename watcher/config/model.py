@@ -13,16 +13,25 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from watcher.config import tokens
-from watcher.config.keys import HUB_KEYS, RULE_KEYS, TOP_KEYS, UPLOAD_KEYS, defaults_of
+from watcher.config.keys import (
+    HUB_KEYS,
+    METRICS_KEYS,
+    RULE_KEYS,
+    TOP_KEYS,
+    UPLOAD_KEYS,
+    defaults_of,
+)
+from watcher.config.listen import parse_listen
 from watcher.config.schedule import Schedule, parse_schedule
 from watcher.errors import ConfigIssue
 
-__all__ = ["Config", "HubConfig", "Rule", "UploadSettings"]
+__all__ = ["Config", "HubConfig", "MetricsSettings", "Rule", "UploadSettings"]
 
 _HUB: Final = defaults_of(HUB_KEYS)
 _RULE: Final = defaults_of(RULE_KEYS)
 _UPLOAD: Final = defaults_of(UPLOAD_KEYS)
 _TOP: Final = defaults_of(TOP_KEYS)
+_METRICS: Final = defaults_of(METRICS_KEYS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +140,17 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSettings:
+    """`metrics:`: where to serve /metrics and /healthz; `listen` None means no listener."""
+
+    listen: str | None = _METRICS["listen"]
+
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to bind, or None when metrics are off (`listen` was checked)."""
+        return None if self.listen is None else parse_listen(self.listen)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """A validated config. A reload builds a new one; nothing mutates it."""
 
@@ -139,5 +159,6 @@ class Config:
     state_dir: Path
     log_level: str = _TOP["log_level"]
     shutdown_timeout_seconds: float = _TOP["shutdown_timeout_seconds"]
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     rules: tuple[Rule, ...]
     warnings: tuple[ConfigIssue, ...] = ()

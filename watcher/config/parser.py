@@ -23,7 +23,7 @@ from watcher.config.keys import (
     TOP_BY_NAME,
     TOP_VALUE_KEYS,
 )
-from watcher.config.model import Config, HubConfig, Rule, UploadSettings
+from watcher.config.model import Config, HubConfig, MetricsSettings, Rule, UploadSettings
 from watcher.config.nodes import NodeReader
 from watcher.config.relations import check_relations
 from watcher.config.values import Draft, convert, read_section, report_unknown
@@ -126,6 +126,7 @@ def _document(reader: NodeReader, root: yaml.MappingNode, path: Path) -> Config 
 
     if reader.has_errors() or hub is None or state_dir is None:
         return None
+    top.values["metrics"] = MetricsSettings(**top.values.get("metrics", {}))
     return Config(
         path=path,
         hub=hub,

@@ -4,8 +4,15 @@ An adapter: imports only the core (`watcher.errors`, `watcher.model`), never con
 pipeline or detect. `Ledger` is the interface; `sqlite` is the one storage backend today.
 """
 
-from watcher.ledger.ledger import Ledger
+from watcher.ledger.ledger import Ledger, state_counts
 from watcher.ledger.sqlite import LEDGER_FILENAME, SCHEMA_VERSION, ledger_path
 from watcher.ledger.transitions import new_drop_id
 
-__all__ = ["LEDGER_FILENAME", "SCHEMA_VERSION", "Ledger", "ledger_path", "new_drop_id"]
+__all__ = [
+    "LEDGER_FILENAME",
+    "SCHEMA_VERSION",
+    "Ledger",
+    "ledger_path",
+    "new_drop_id",
+    "state_counts",
+]

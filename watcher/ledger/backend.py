@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from watcher.model import Drop, DropFile, DropState
+from watcher.model import Drop, DropFile, DropState, StateCount
 
 
 class Queries(Protocol):
@@ -57,6 +57,11 @@ class Queries(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Rows per state value, archived ones included (states without rows are absent)."""
+        ...
+
+    def state_counts(self, now: float) -> list[StateCount]:
+        """Rows per (rule, state), archived ones included; with the live rows due by `now`
+        and the oldest live created_at of each group."""
         ...
 
     def files_of(self, drop_id: str) -> list[DropFile]:

@@ -18,7 +18,7 @@ from watcher.ledger.backend import Backend, Rows
 from watcher.ledger.queue import DueQueue
 from watcher.ledger.sqlite import SQLiteBackend
 from watcher.ledger.stages import StageLedger
-from watcher.model import Drop, DropFile, DropState, SubmittedRun
+from watcher.model import Drop, DropFile, DropState, StateCount, SubmittedRun
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -316,3 +316,11 @@ class Ledger(DueQueue):
             LedgerError: no such drop, it is archived, or it is not failed/rejected.
         """
         return self._write(transitions.rearm, drop_id, now=now, state=state)
+
+
+def state_counts(ledger: Ledger, now: float) -> list[StateCount]:
+    """Drops per (rule, state) in one read (archived ones included, as in `counts()`), with how
+    many live ready ones are due by `now` and the oldest live one's created_at: what a metrics
+    scrape reads. A function beside the class, which is at its size limit."""
+    with ledger._backend.read() as rows:
+        return rows.state_counts(now)

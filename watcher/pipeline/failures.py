@@ -25,11 +25,23 @@ from watcher.hub.policy import (
     Step,
     next_step,
 )
+from watcher.metrics import Outcome
 from watcher.model import Drop
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.state import PipelineState, Unsettled
 
 log = structlog.get_logger("watcher.pipeline")
+
+# What each step of the policy counts as in the metrics.
+_OUTCOMES: dict[type[Step], Outcome] = {
+    HoldAll: "throttled",
+    OutageBackoff: "retried",
+    Retry: "retried",
+    Reconcile: "ambiguous",
+    PauseHub: "unauthorized",
+    Reject: "rejected",
+    GiveUp: "gave_up",
+}
 
 # A lost response is listed for only once a response could no longer be on its way.
 MAX_RECONCILE_WAIT_S = 30.0
@@ -66,6 +78,7 @@ class FailedPost:
         self, step: Step, drop: Drop, exc: HubError, fields: dict[str, Any], latency_ms: float
     ) -> None:
         ledger, now, error = self._state.ledger, time.time(), str(exc)
+        self._state.metrics.submitted(drop.rule, _OUTCOMES[type(step)], latency_ms / 1000)
         match step:
             case HoldAll(delay_s):
                 # The throttle is about all of us, not this drop: the attempt does not count.

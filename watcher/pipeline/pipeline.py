@@ -14,6 +14,7 @@ from collections.abc import Callable
 from watcher.config import Config
 from watcher.hub.client import HubClient
 from watcher.ledger import Ledger
+from watcher.metrics import NO_METRICS, Metrics
 from watcher.model import ReadyDrop
 from watcher.pipeline.calls import HubCalls
 from watcher.pipeline.finish import Finisher
@@ -45,8 +46,11 @@ class Pipeline:
         post_action_retry_s: float = 5.0,
         forget: Forget | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
-        self.state = state = PipelineState(config=config, ledger=ledger, forget=forget, clock=clock)
+        self.state = state = PipelineState(
+            config=config, ledger=ledger, forget=forget, clock=clock, metrics=metrics
+        )
         self.calls = HubCalls(client, max_concurrency=config.hub.max_concurrency)
         self.gate = Gate(
             calls=self.calls,
@@ -87,6 +91,16 @@ class Pipeline:
     def paused(self) -> bool:
         """Paused on an auth failure (until a submission succeeds again)."""
         return self.gate.pause_reason is not None
+
+    @property
+    def pause_reason(self) -> str | None:
+        """Why submissions are paused (the auth error), None when they are not."""
+        return self.gate.pause_reason
+
+    def beat_ages(self) -> dict[str, float]:
+        """Seconds since each loop's last sign of life."""
+        now = time.monotonic()
+        return {name: round(now - at, 3) for name, at in sorted(self.state.beats.items())}
 
     def is_known(self, rule: str, drop: str) -> bool:
         """True when the ledger has a live row for this drop (safe from any thread)."""

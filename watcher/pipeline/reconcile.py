@@ -127,6 +127,7 @@ class Reconciler:
             now=now,
         )
         state.tracked[adopted.id] = adopted
+        state.metrics.run_started(d.rule, now - d.created_at)
         log.info(
             "run.adopted",
             rule=d.rule,

@@ -1,6 +1,6 @@
 """The state the pipeline's parts share: one small explicit object, touched only on the loop.
 
-Imports the core and the ledger; never detect, the app or the CLI.
+Imports the core, the ledger and the metrics interface; never detect, the app or the CLI.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from watcher.config import Config, Rule
 from watcher.ledger import Ledger
+from watcher.metrics import NO_METRICS, Metrics
 from watcher.model import Drop
 
 Forget = Callable[[str, str], None]
@@ -59,6 +60,8 @@ class PipelineState:
     stopping: bool = False
     # The detector's `forget`: a drop whose row is archived is new again when it reappears.
     forget: Forget | None = None
+    # Where counters go (drops, POSTs, runs, bytes); the no-op while metrics are off.
+    metrics: Metrics = NO_METRICS
     # Monotonic time of each loop's last sign of life, for systemd's watchdog.
     beats: dict[str, float] = field(default_factory=dict)
     # Fire-and-forget work (marker removal) still running; kept so it is not collected.

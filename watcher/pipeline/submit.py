@@ -216,6 +216,7 @@ class Submitter:
                 # Not a hub answer (a bug, a closed pool): the POST may have gone out, so treat
                 # it like a lost response and look for the run before any new attempt.
                 log.error("submit.crashed", **fields, error=repr(exc), exc_info=exc)
+                self._state.metrics.submitted(drop.rule, "ambiguous", _ms_since(started) / 1000)
                 self._state.needs_reconcile[drop.id] = Unsettled(
                     time.monotonic() + CRASH_RECONCILE_WAIT_S, repr(exc)
                 )
@@ -246,6 +247,9 @@ class Submitter:
         self, drop: Drop, rule: Rule, run: Run, fields: dict[str, Any], latency_ms: float
     ) -> None:
         self._gate.note_success()
+        metrics = self._state.metrics
+        metrics.submitted(drop.rule, "accepted", latency_ms / 1000)
+        metrics.run_started(drop.rule, time.time() - drop.created_at)
         self._queue_submitted(
             SubmittedRun(
                 drop_id=drop.id,

@@ -176,6 +176,7 @@ class Tracker:
                 changed = True
                 updated = self._record(d, run, now)
                 if run.status in RUN_TERMINAL:
+                    self._state.metrics.run_finished(d.rule, run.status)
                     self._last_polled.pop(d.id, None)
                     self._ended(updated, finished)
         for d in finished:

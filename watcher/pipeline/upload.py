@@ -213,6 +213,7 @@ async def _send_all(
                 size=f.size,
             )
         done.append(f.rel)
+        state.metrics.uploaded(rule.name, f.size)
         if len(done) >= RECORD_EVERY:
             record()
 

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 
 from watcher.ledger.sqlite.schema import SELECT, row_to_drop
-from watcher.model import Drop, DropFile, DropState
+from watcher.model import Drop, DropFile, DropState, StateCount
 
 
 class SQLiteRows:
@@ -92,6 +92,21 @@ class SQLiteRows:
     def counts(self) -> dict[str, int]:
         """Rows per state value, archived ones included (states without rows are absent)."""
         return dict(self._conn.execute("SELECT state, count(*) FROM drops GROUP BY state"))
+
+    def state_counts(self, now: float) -> list[StateCount]:
+        """Rows per (rule, state), archived included; live ready ones due by `now`; oldest live."""
+        rows = self._conn.execute(
+            "SELECT rule, state, count(*), "
+            "sum(state = ? AND archived = 0 "
+            "    AND (next_attempt_at IS NULL OR next_attempt_at <= ?)), "
+            "min(CASE WHEN archived = 0 THEN created_at END) "
+            "FROM drops GROUP BY rule, state",
+            (DropState.READY.value, now),
+        ).fetchall()
+        return [
+            StateCount(rule=r[0], state=r[1], drops=r[2], due=r[3] or 0, oldest_at=r[4])
+            for r in rows
+        ]
 
     def insert(
         self,

@@ -1,0 +1,105 @@
+"""The daemon's metrics endpoint on a real pipeline: /healthz reasons and the scrape snapshot,
+read from another thread while the loop runs (as the HTTP thread does)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.pipeline.conftest import Rig, run, running, until
+from watcher.app import metrics as app_metrics
+from watcher.app.metrics import MetricsEndpoint
+from watcher.config import parse_config
+from watcher.metrics.snapshot import Health
+from watcher.pipeline import submit, track
+
+FAST_BEAT_S = 0.05
+
+
+@pytest.fixture(autouse=True)
+def fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in (submit, track):
+        monkeypatch.setattr(module, "BEAT_S", FAST_BEAT_S)
+    monkeypatch.setattr(app_metrics, "STALE_LOOP_S", 6 * FAST_BEAT_S)
+    monkeypatch.setattr(app_metrics, "LOOP_ANSWER_S", 0.3)
+
+
+def _config(rig: Rig):
+    data = yaml.safe_load(rig.config_text())
+    data["metrics"] = {"listen": "127.0.0.1:0"}
+    return parse_config(
+        yaml.safe_dump(data), path=rig.tmp / "c.yaml", env={"AIHUB_TEST_TOKEN": rig.token}
+    )
+
+
+def test_health_names_a_pause_and_a_stuck_loop(rig: Rig):
+    """200 ok while the loops beat; 503 naming the auth error while paused; 503 naming the
+    loop that stopped beating."""
+    rig.pipeline_kw = {"probe_s": 3600}
+
+    async def scenario() -> None:
+        p = rig.build(token="wrong-token-123")
+        endpoint = MetricsEndpoint(asyncio.get_running_loop())
+        endpoint.start(_config(rig), p)
+        try:
+            async with running(p.submitter.run(), p.tracker.run()) as tasks:
+                await until(lambda: set(p.state.beats) == {"submit", "track"})
+                assert await asyncio.to_thread(endpoint.health) == Health(True)
+                await p.on_ready(rig.make_drop("b1"))
+                await until(lambda: p.paused, what="paused")
+                health = await asyncio.to_thread(endpoint.health)
+                assert not health.ok
+                assert health.reason.startswith("hub paused on auth: POST /v2/apps/deployments/")
+                assert "wrong-token-123" not in health.reason
+                tasks[1].cancel()  # the tracker stops beating
+                await asyncio.sleep(8 * FAST_BEAT_S)
+                health = await asyncio.to_thread(endpoint.health)
+                assert health == Health(False, "loops not beating for 0.3s: track")
+        finally:
+            endpoint.stop()
+
+    run(scenario)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read().decode()
+
+
+def test_a_blocked_loop_is_unhealthy_and_scrapes_still_answer(rig: Rig):
+    """While the loop is blocked, /healthz says so within LOOP_ANSWER_S and /metrics still
+    answers (without the ledger gauges); once free, the gauges are back."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        endpoint = MetricsEndpoint(asyncio.get_running_loop())
+        endpoint.start(_config(rig), p)
+        assert endpoint._server is not None
+        base = f"http://127.0.0.1:{endpoint._server.port}"
+        try:
+            await p.on_ready(rig.make_drop("b1"))
+            p.intake.flush()
+            loop = asyncio.get_running_loop()
+            health = loop.run_in_executor(None, endpoint.health)
+            scrape = loop.run_in_executor(None, _get, base + "/metrics")
+            time.sleep(0.8)  # the loop is blocked: nothing above can be answered on it
+            assert await health == Health(False, "the event loop did not answer within 0.3s")
+            status, text = await scrape
+            assert status == 200 and "# TYPE aihub_watcher_submissions_total counter" in text
+            assert "aihub_watcher_drops{" not in text and "aihub_watcher_hub_paused 0" not in text
+            status, text = await asyncio.to_thread(_get, base + "/metrics")
+            assert 'aihub_watcher_drops{rule="main",state="ready"} 1.0' in text
+            assert 'aihub_watcher_queue_depth{rule="main"} 1.0' in text
+        finally:
+            endpoint.stop()
+
+    run(scenario)

@@ -1,0 +1,154 @@
+"""The metrics listener of a running daemon: the recorder, the scrape snapshot and /healthz.
+
+The HTTP thread never touches the pipeline or the ledger itself: each scrape and each health
+check hops onto the event loop for one short read (the loop owns SQLite) and waits at most
+LOOP_ANSWER_S for it. Imports the pipeline, the ledger's core types and `watcher.metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
+
+from watcher.config import Config
+from watcher.errors import LedgerError, StartupError
+from watcher.ledger import state_counts
+from watcher.metrics.recorder import PrometheusMetrics
+from watcher.metrics.server import MetricsServer
+from watcher.metrics.snapshot import Health, Snapshot
+from watcher.model import DropState
+from watcher.pipeline import Pipeline
+from watcher.pipeline.state import BEAT_S
+
+log = structlog.get_logger("watcher.daemon")
+
+T = TypeVar("T")
+
+# How long a scrape or a health check waits for the loop to answer.
+LOOP_ANSWER_S = 2.0
+# A loop silent for this long is stuck (systemd's watchdog allows as much).
+STALE_LOOP_S = 3 * BEAT_S
+_STATES = tuple(s.value for s in DropState)
+
+
+class MetricsEndpoint:
+    """The recorder the pipeline reports to; `start()` binds the listener, whose reads are
+    taken on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.recorder = PrometheusMetrics()
+        self._pipeline: Pipeline | None = None
+        self._server: MetricsServer | None = None
+
+    def start(self, config: Config, pipeline: Pipeline) -> None:
+        """Bind `metrics.listen` and serve on a thread.
+
+        Raises:
+            StartupError: the address cannot be bound (in use, not local, ...).
+        """
+        address = config.metrics.address()
+        assert address is not None  # the daemon makes an endpoint only when it is set
+        host, port = address
+        self._pipeline = pipeline
+        self.recorder.add_scrape(self.snapshot)
+        try:
+            server = MetricsServer(
+                host=host, port=port, registry=self.recorder.registry, health=self.health
+            )
+        except OSError as exc:
+            log.error("metrics.listen_failed", listen=config.metrics.listen, error=str(exc))
+            raise StartupError(f"metrics.listen {config.metrics.listen}: {exc}") from exc
+        server.start()
+        self._server = server
+        log.info("metrics.listening", host=host, port=server.port, paths=["/metrics", "/healthz"])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    # --- called on the HTTP thread ----------------------------------------------------------
+
+    def snapshot(self) -> Snapshot | None:
+        """The scrape-time values, or None when the loop does not answer in time."""
+        try:
+            return self._on_loop(self._take_snapshot)
+        except (TimeoutError, RuntimeError, LedgerError):
+            return None
+
+    def health(self) -> Health:
+        try:
+            return self._on_loop(self._check_health)
+        except TimeoutError:
+            return Health(False, f"the event loop did not answer within {LOOP_ANSWER_S:g}s")
+        except RuntimeError:
+            return Health(False, "the daemon is stopping")
+
+    def _on_loop(self, read: Callable[[], T]) -> T:
+        """Run `read` on the loop and wait for it (TimeoutError after LOOP_ANSWER_S)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(read())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        try:
+            return future.result(timeout=LOOP_ANSWER_S)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError from None
+
+    # --- run on the loop --------------------------------------------------------------------
+
+    def _take_snapshot(self) -> Snapshot:
+        pipeline, now = self._pipeline, time.time()
+        assert pipeline is not None  # started
+        return Snapshot(
+            now=now,
+            counts=tuple(state_counts(pipeline.state.ledger, now)),
+            rules=tuple(pipeline.state.rules),
+            states=_STATES,
+            paused=pipeline.paused,
+            beat_ages=pipeline.beat_ages(),
+        )
+
+    def _check_health(self) -> Health:
+        pipeline = self._pipeline
+        assert pipeline is not None  # started
+        stale = pipeline.stale_loops(STALE_LOOP_S)
+        if stale:
+            return Health(False, f"loops not beating for {STALE_LOOP_S:g}s: {', '.join(stale)}")
+        reason = pipeline.pause_reason
+        if reason is not None:
+            return Health(False, f"hub paused on auth: {reason}")
+        problem = _ledger_problem(pipeline)
+        if problem is not None:
+            return Health(False, problem)
+        return Health(True)
+
+
+def _ledger_problem(pipeline: Pipeline) -> str | None:
+    """Why the ledger cannot be written, or None: it answers a read, and its file and folder
+    are writable (a read-only remount or a lost permission show here first)."""
+    ledger = pipeline.state.ledger
+    try:
+        ledger.schema_version()
+    except LedgerError as exc:
+        return f"ledger unusable: {exc}"
+    path = ledger.path
+    for target in (path, path.parent):
+        if target.exists() and not os.access(target, os.W_OK):
+            return f"ledger not writable: {target}"
+    return None
