@@ -87,6 +87,7 @@ class DaemonProcess:
         *,
         env: dict[str, str] | None = None,
         notify_socket: Path | None = None,
+        args: Iterable[str] = (),
     ) -> None:
         STARTED.append(self)
         full_env = dict(os.environ)
@@ -96,7 +97,17 @@ class DaemonProcess:
             full_env["NOTIFY_SOCKET"] = str(notify_socket)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "watcher", "run", "-c", str(config), "--log-format", "json"],
+            [
+                sys.executable,
+                "-m",
+                "watcher",
+                "run",
+                "-c",
+                str(config),
+                "--log-format",
+                "json",
+                *args,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=full_env,

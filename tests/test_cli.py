@@ -35,7 +35,7 @@ def test_version_and_help():
 
     assert cli("--version").stdout.strip() == f"aihub-watcher {__version__}"
     out = cli("--help").stdout
-    for command in ("run", "check", "schema", "status", "retry", "demo", "hub-sim"):
+    for command in ("run", "check", "schema", "status", "explain", "retry", "demo", "hub-sim"):
         assert command in out
 
 

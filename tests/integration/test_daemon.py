@@ -267,7 +267,7 @@ def test_status_and_retry_commands(sim, dirs, tmp_path, token):
     assert drop["drop"] == "one" and drop["state"] == "failed" and drop["attempts"] == 2
     assert "503" in drop["last_error"]
     text = _cli("status", config=config)
-    assert drop["id"] in text.stdout and "failed=1" in text.stdout
+    assert drop["id"] in text.stdout and "1 drop: failed 1" in text.stdout
     sim.options.fail_rate = 0.0
     retry = _cli("retry", drop["id"], config=config)
     assert retry.returncode == 0, retry.stderr

@@ -265,3 +265,16 @@ def test_forced_console_into_a_pipe_is_plain() -> None:
         pipe.close()
         out = reader.read().decode()
     assert "x.error" in out and "\x1b[" not in out
+
+
+def test_a_dry_run_line_shows_the_whole_request_body() -> None:
+    """`run.dry_run` at info: the body is printed in full (it is what the operator asked for),
+    while another info event's long nested value is still cut."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, fmt="console", level="info", clock=ticking_clock())
+    body = {"input_dir": f"{REMOTE}/2026-03-02", "settings": {"tags": ["a" * 40, "b" * 40]}}
+    get_logger().info("run.dry_run", rule="invoices", drop="2026-03-02", body=body)
+    get_logger().info("drop.ready", rule="invoices", drop="2026-03-02", extra=body)
+    dry, other = stream.getvalue().splitlines()
+    assert '"b' + "b" * 39 + '"' in dry and "…" not in dry
+    assert "…" in other

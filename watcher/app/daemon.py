@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from watcher.app.dryrun import open_dry_run
 from watcher.app.hubclient import build_client
 from watcher.app.lock import StateDirLock
 from watcher.app.reload import Reloader
@@ -37,6 +38,7 @@ from watcher.ledger import Ledger
 from watcher.logs import LogFormat, configure_logging
 from watcher.metrics import NO_METRICS
 from watcher.pipeline import Pipeline
+from watcher.pipeline.service import PipelineService
 from watcher.sdnotify import Notifier
 
 if TYPE_CHECKING:
@@ -60,8 +62,11 @@ class Daemon:
         log_format: LogFormat = "auto",
         log_level: str | None = None,
         force_exit: Callable[[], None] | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.config_path = config_path
+        # `run --dry-run`: log each request instead of sending it; the real ledger is not written.
+        self.dry_run = dry_run
         # What a second SIGTERM/SIGINT does (the operator means it): the CLI exits at once.
         self._force_exit = force_exit
         self.log_format: LogFormat = log_format
@@ -102,17 +107,26 @@ class Daemon:
         self._stop = asyncio.Event()
         config = self._load_config()
         configure_logging(level=self.log_level or config.log_level, fmt=self.log_format)
-        lock = self._lock_state_dir(config)
+        # A dry run writes nothing to state_dir, so it may run beside the real daemon.
+        lock = None if self.dry_run else self._lock_state_dir(config)
         try:
             for issue in config.warnings:
                 log.warning("config.warning", issue=str(issue))
             await self._serve_locked(config)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
     async def _serve_locked(self, config: Config) -> None:
         token = self._read_token(config)
         client = self._build_client(config, token)
+        if self.dry_run:
+            dry = open_dry_run(config, client)
+            try:
+                await self._serve_with(config, token, dry)
+            finally:
+                dry.close()
+            return
         try:
             ledger = Ledger.in_state_dir(config.state_dir)
         except LedgerError as exc:
@@ -192,7 +206,7 @@ class Daemon:
             )
             raise StartupError(f"cannot build the hub client: {exc}") from exc
 
-    async def _serve_with(self, config: Config, token: str, pipeline: Pipeline) -> None:
+    async def _serve_with(self, config: Config, token: str, pipeline: PipelineService) -> None:
         detector = Detector(config.rules, is_known=pipeline.is_known)
         pipeline.set_forget(detector.forget)
         reloader = Reloader(
@@ -213,13 +227,16 @@ class Daemon:
             hub=config.hub.base_url,
             token_source=config.hub.token_source(),
             pid=os.getpid(),
+            **({"dry_run": True} if self.dry_run else {}),
         )
         await pipeline.startup()
         await self._main(reloader, pipeline, detector)
 
     # --- main and shutdown ------------------------------------------------------------------
 
-    async def _main(self, reloader: Reloader, pipeline: Pipeline, detector: Detector) -> None:
+    async def _main(
+        self, reloader: Reloader, pipeline: PipelineService, detector: Detector
+    ) -> None:
         assert self._stop is not None
         intake = asyncio.create_task(detector.run(pipeline.on_ready), name="detector")
         loops = [
@@ -250,7 +267,7 @@ class Daemon:
     async def _shutdown(
         self,
         config: Config,
-        pipeline: Pipeline,
+        pipeline: PipelineService,
         intake: asyncio.Task[None],
         loops: list[asyncio.Task[None]],
     ) -> None:

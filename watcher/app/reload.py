@@ -17,7 +17,7 @@ from watcher.config import Config, diff_configs, load_config, token_path
 from watcher.detect import Detector
 from watcher.errors import ConfigError, TokenError
 from watcher.hub.client import HubClient
-from watcher.pipeline import Pipeline
+from watcher.pipeline.service import PipelineService
 from watcher.sdnotify import Notifier
 
 log = structlog.get_logger("watcher.daemon")
@@ -58,7 +58,7 @@ class Reloader:
         config_path: Path,
         config: Config,
         token: str,
-        pipeline: Pipeline,
+        pipeline: PipelineService,
         detector: Detector,
         notifier: Notifier,
         apply_log_level: Callable[[str], None] | None = None,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from watcher.pipeline import Pipeline
+from watcher.pipeline.service import PipelineService
 from watcher.pipeline.state import BEAT_S
 from watcher.sdnotify import Notifier
 
@@ -35,7 +35,7 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(parts) or "idle"
 
 
-async def systemd_pings(notifier: Notifier, pipeline: Pipeline) -> None:
+async def systemd_pings(notifier: Notifier, pipeline: PipelineService) -> None:
     """STATUS= with live counters every few seconds; WATCHDOG=1 at half the configured interval,
     but only while the pipeline's loops are alive, so a stuck loop trips WatchdogSec and systemd
     restarts the service (a hub paused on a bad token is alive: its loops keep beating)."""

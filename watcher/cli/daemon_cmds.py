@@ -17,6 +17,12 @@ def register_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run the daemon (systemd: Type=notify)")
     config_arg(p)
     log_args(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="detect drops and log each request (run.dry_run) instead of sending it; "
+        "sends nothing to AI Hub and writes nothing to the ledger",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -61,7 +67,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from watcher.app.daemon import Daemon
 
     daemon = Daemon(
-        args.config, log_format=args.log_format, log_level=args.log_level, force_exit=_force_exit
+        args.config,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        force_exit=_force_exit,
+        dry_run=args.dry_run,
     )
 
     def start() -> Daemon:

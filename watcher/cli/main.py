@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from watcher import __version__
-from watcher.cli import config_cmds, daemon_cmds, drops, status
+from watcher.cli import config_cmds, daemon_cmds, drops, explain, status
 from watcher.cli.exits import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, exit_code_for
 from watcher.errors import ConfigError, WatcherError
 
@@ -23,6 +23,7 @@ COMMANDS = (
     daemon_cmds.register_run,
     config_cmds.register,
     status.register,
+    explain.register,
     drops.register,
     daemon_cmds.register_demo,
 )

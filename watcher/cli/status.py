@@ -1,16 +1,25 @@
-"""`status`: every drop the ledger knows, and the counts per state."""
+"""`status`: every drop the ledger knows, counts at the top; `--watch` redraws it in place."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from watcher.cli.args import config_arg
-from watcher.cli.exits import EXIT_OK
+from watcher.cli.exits import EXIT_INVALID, EXIT_OK
+
+if TYPE_CHECKING:
+    from watcher.config import Config
+    from watcher.model import Drop
+
+DEFAULT_WATCH_S = 2.0
+CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
 
 
 def register(sub: Any) -> None:
@@ -18,106 +27,113 @@ def register(sub: Any) -> None:
     config_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--state", action="append", help="only drops in this state (repeatable)")
+    p.add_argument("--rule", action="append", help="only drops of this rule (repeatable)")
+    p.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=DEFAULT_WATCH_S,
+        metavar="SECONDS",
+        help=f"redraw every SECONDS (default {DEFAULT_WATCH_S:g}) until Ctrl-C",
+    )
     p.set_defaults(func=cmd_status)
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from watcher.config import load_config
-    from watcher.ledger import Ledger, ledger_path
+    from watcher.ledger import ledger_path
 
     config = load_config(args.config)
-    ledger = Ledger.open_readonly(ledger_path(config.state_dir))
-    try:
-        drops = ledger.all_drops()
-        counts = ledger.counts()
-    finally:
-        ledger.close()
-    if args.state:
-        drops = [d for d in drops if d.state in set(args.state)]
-    now = time.time()
-    waiting = _waiting_for_schedule(config, drops, now)
-    if args.json:
-        out = {
-            "counts": counts,
-            "drops": [
-                {
-                    "id": d.id,
-                    "rule": d.rule,
-                    "drop": d.drop,
-                    "state": str(d.state),
-                    "run_id": d.run_id,
-                    "run_status": d.run_status,
-                    "attempts": d.attempts,
-                    "age_seconds": round(now - d.created_at, 3),
-                    "last_error": d.last_error,
-                    "input_dir": d.input_dir,
-                    "batch_id": d.batch_id,
-                    "results": d.results_state,
-                    "results_path": d.results_path,
-                    "results_error": d.results_error,
-                    "waiting_for_schedule": waiting.get(d.id),
-                }
-                for d in drops
-            ],
-        }
-        print(json.dumps(out, indent=2))
+    path = ledger_path(config.state_dir)
+    if args.watch is None:
+        drops = _read(path)
+        problem = _unknown_rules(args.rule, config, drops)
+        if problem is not None:
+            print(f"aihub-watcher: {problem}", file=sys.stderr)
+            return EXIT_INVALID
+        print(_output(args, config, drops))
         return EXIT_OK
-    header = ("DROP_ID", "RULE", "DROP", "STATE", "RUN_ID", "RUN_STATUS", "AGE", "LAST_ERROR")
-    rows = [
-        (
-            d.id,
-            d.rule,
-            d.drop.replace("\n", "\\n"),
-            str(d.state),
-            d.run_id or "-",
-            d.run_status or "-",
-            _age(now - d.created_at),
-            _reason(d, waiting.get(d.id)).replace("\n", " ")[:80],
-        )
-        for d in drops
-    ]
-    print(_table(header, rows))
-    print()
-    print("  ".join(f"{state}={n}" for state, n in sorted(counts.items())) or "no drops yet")
-    return EXIT_OK
+    if args.watch <= 0:
+        print("aihub-watcher: --watch needs a positive number of seconds", file=sys.stderr)
+        return EXIT_INVALID
+    return _watch(args, config, path)
 
 
-def _reason(d: Any, waiting: dict[str, str] | None = None) -> str:
-    """What `status` says about a drop: its last error, or why its results are not saved, or
-    that it waits for its rule's active_hours."""
-    if d.results_state == "pending" and d.results_error:
-        return f"results not saved ({d.results_attempts} tries): {d.results_error}"
-    if waiting is not None:
-        last = f"; last error: {d.last_error}" if d.last_error else ""
-        return waiting["note"] + last
-    return str(d.last_error or "-")
+def _read(path: Path) -> list[Drop]:
+    """Every drop in the ledger at `path`, read-only.
+
+    Raises:
+        LedgerError: no ledger there, or not readable.
+    """
+    from watcher.ledger import Ledger
+
+    with Ledger.open_readonly(path) as ledger:
+        return ledger.all_drops()
 
 
-def _waiting_for_schedule(config: Any, drops: Sequence[Any], now: float) -> dict[str, Any]:
+def _unknown_rules(wanted: list[str] | None, config: Config, drops: list[Drop]) -> str | None:
+    known = {r.name for r in config.rules} | {d.rule for d in drops}
+    unknown = sorted(set(wanted or ()) - known)
+    if not unknown:
+        return None
+    names = ", ".join(repr(r) for r in unknown)
+    return f"unknown rule {names}; known rules: {', '.join(sorted(known)) or '(none)'}"
+
+
+def _output(args: argparse.Namespace, config: Config, drops: list[Drop]) -> str:
+    from watcher.cli.status_view import as_json, render
+
+    if args.rule:
+        drops = [d for d in drops if d.rule in set(args.rule)]
+    shown = [d for d in drops if d.state in set(args.state)] if args.state else drops
+    now = time.time()
+    waiting = _waiting_for_schedule(config, shown, now)
+    if args.json:
+        return json.dumps(as_json(drops, shown, now, waiting=waiting), indent=2)
+    return render(drops, shown, now, waiting=waiting)
+
+
+def _waiting_for_schedule(
+    config: Config, drops: Sequence[Drop], now: float
+) -> dict[str, dict[str, str]]:
     """drop id -> {"opens_at", "note"} for each `ready` drop whose rule is outside its
     active_hours now (the daemon submits it when the rule opens)."""
     from watcher.config.schedule import next_opening, opening_note
 
     when = datetime.fromtimestamp(now, UTC)
-    by_rule: dict[str, dict[str, str] | None] = {}
+    by_rule: dict[str, dict[str, str]] = {}
     for rule in config.rules:
         note = opening_note(rule.active_hours, when)
         if note is not None:
             opens = next_opening(rule.active_hours, when)
             by_rule[rule.name] = {"opens_at": opens.isoformat(), "note": note}
-    return {d.id: by_rule[d.rule] for d in drops if d.state == "ready" and by_rule.get(d.rule)}
+    return {d.id: by_rule[d.rule] for d in drops if d.state == "ready" and d.rule in by_rule}
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header]]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+def _watch(args: argparse.Namespace, config: Config, path: Path) -> int:
+    """Redraw until Ctrl-C: in place on a terminal, one snapshot after another otherwise."""
+    from watcher.errors import LedgerError
+
+    try:
+        first = _read(path)
+    except LedgerError:
+        first = []  # the daemon has not created it yet: redraw until it does
+    problem = _unknown_rules(args.rule, config, first)
+    if problem is not None:
+        print(f"aihub-watcher: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            stamp = datetime.now().strftime("%H:%M:%S")
+            head = f"every {args.watch:g}s, {stamp} (Ctrl-C to quit)"
+            try:
+                body = _output(args, config, _read(path))
+            except LedgerError as exc:
+                body = f"no ledger to show yet: {exc}"
+            text = body if args.json else f"{head}\n\n{body}"
+            sys.stdout.write((CLEAR if tty else "") + text + "\n" + ("" if tty else "\n"))
+            sys.stdout.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return EXIT_OK

@@ -17,8 +17,9 @@ from watcher import __version__
 from watcher.errors import TokenError
 from watcher.hub.batches import BatchClient
 from watcher.hub.errors import HubResponseError
-from watcher.hub.models import FileMetadata, Run, build_run_request
+from watcher.hub.models import FileMetadata, Run
 from watcher.hub.pool import ConnectionPool
+from watcher.hub.requests import run_request
 from watcher.hub.results import MAX_PAGES, ResultOptions, ResultPages, results_params
 from watcher.hub.sender import Sender
 from watcher.hub.wire import as_int, encode_path, json_body, json_type, list_params, path_segment
@@ -141,16 +142,18 @@ class HubClient:
             HubResponseError: 2xx whose body is not a run (the run may exist).
             HubTransportError, HubStatusError subclasses: see watcher.hub.errors.
         """
-        body = build_run_request(
+        req = run_request(
+            deployment_id=deployment_id,
             input_dir=input_dir,
             batch_id=batch_id,
             output_dir=output_dir,
             version=version,
             settings=settings,
         )
-        path = f"/v2/apps/deployments/{path_segment(deployment_id)}/runs"
-        resp = self._sender.request("POST", path, body=body)
-        return Run.from_json(json_body(resp, "POST", path), method="POST", path=path)
+        resp = self._sender.request(req.method, req.path, body=req.body)
+        return Run.from_json(
+            json_body(resp, req.method, req.path), method=req.method, path=req.path
+        )
 
     def get_run(self, run_id: str) -> Run:
         """GET /v2/apps/runs/{run_id}.

@@ -41,6 +41,9 @@ _PLACED: Final = frozenset(
     {"timestamp", "level", "event", "logger", "rule", "drop", "run_id", "status", "latency_ms"}
 )
 _TRAILERS: Final = ("exception", "stack", "stack_info")
+# Events whose nested values are the point of the line: never cut (`run --dry-run` shows the
+# request it would send; a person running it reads the body).
+UNCUT_EVENTS: Final = frozenset({"run.dry_run"})
 _BARE = re.compile(r"[^\s\"'=\\]+")
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -72,7 +75,7 @@ class ConsoleLine:
                 self._paint(color, event),
             ]
         )
-        full = self._verbose or level in ("error", "critical")
+        full = self._verbose or level in ("error", "critical") or event in UNCUT_EVENTS
         fields = [*self._placed(event_dict), *self._others(event_dict, full=full)]
         if fields:
             line += " " * max(1, EVENT_WIDTH + 1 - len(event)) + " ".join(fields)

@@ -24,9 +24,9 @@ from watcher.pipeline.failures import FailedPost, rule_gone_error
 from watcher.pipeline.fsops import marker_path, remove_marker_off_loop
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.reconcile import Reconciler
+from watcher.pipeline.request import run_call
 from watcher.pipeline.schedules import Closed, Schedules
 from watcher.pipeline.state import BEAT_S, PipelineState, Unsettled
-from watcher.pipeline.tags import run_settings
 
 log = structlog.get_logger("watcher.pipeline")
 
@@ -231,17 +231,15 @@ class Submitter:
         assert deployment_id is not None  # set by begin_submit
         # An uploaded drop runs on its batch; a drive drop on its folder.
         assert (batch_id is None) != (input_dir is None)
-        settings = run_settings(rule, drop.id)
-        return await self._calls.call(
-            lambda c: c.run_deployment(
-                deployment_id=deployment_id,
-                input_dir=input_dir,
-                batch_id=batch_id,
-                output_dir=output_dir,
-                version=rule.version,
-                settings=settings,
-            )
+        call = run_call(
+            rule,
+            drop_id=drop.id,
+            deployment_id=deployment_id,
+            input_dir=input_dir,
+            batch_id=batch_id,
+            output_dir=output_dir,
         )
+        return await self._calls.call(lambda c: c.run_deployment(**call.kwargs()))
 
     def _succeeded(
         self, drop: Drop, rule: Rule, run: Run, fields: dict[str, Any], latency_ms: float

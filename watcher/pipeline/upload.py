@@ -28,7 +28,8 @@ from watcher.pipeline import fsops
 from watcher.pipeline.calls import HubCalls
 from watcher.pipeline.failures import rule_gone_error
 from watcher.pipeline.gate import Gate
-from watcher.pipeline.naming import batch_name, naming_problem, remote_name
+from watcher.pipeline.naming import batch_name, remote_name
+from watcher.pipeline.request import plan_problem
 from watcher.pipeline.state import BEAT_S, PipelineState
 from watcher.pipeline.transfer import send_file
 
@@ -97,7 +98,7 @@ class Uploader:
             self._give_up(d, rule_gone_error(d.rule), fields, failed=True)
             return
         files = self._state.ledger.stages.files_of(d.id)
-        problem = _plan_problem(files, rule)
+        problem = plan_problem(files, rule)
         if problem is not None:
             self._give_up(d, problem, fields, failed=False)
             return
@@ -225,15 +226,3 @@ async def _send_all(
         record()  # what was sent before the failure stays sent
         raise eg.exceptions[0] from None
     record()
-
-
-def _plan_problem(files: list[DropFile], rule: Rule) -> str | None:
-    """Why this drop cannot be uploaded at all (checked before anything is sent), or None."""
-    if not files:
-        return "the drop has no files to upload"
-    limit = rule.upload.max_file_bytes
-    too_big = [f for f in files if f.size > limit]
-    if too_big:
-        names = ", ".join(f"{f.rel} ({f.size} B)" for f in too_big[:10])
-        return f"over the upload limit of {limit} bytes per file (upload.max_file_bytes): {names}"
-    return naming_problem(f.rel for f in files)
