@@ -101,3 +101,30 @@ def test_dry_run_beside_a_real_daemon_skips_known_drops_and_leaves_the_ledger_al
     assert daemon.find("dry_run.started")[0]["known"] == 1
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
     assert sim.runs == []
+
+
+def test_dry_run_leaves_a_files_mode_rules_loose_files_in_place(sim, tmp_path: Path, token: str):
+    """Files mode: the dry run names the batch folder the loose files would be moved into, once,
+    and the files stay where the user put them (no batch folder, nothing renamed)."""
+    watch, state = tmp_path / "watch", tmp_path / "state"
+    watch.mkdir()
+    config = write_config(
+        tmp_path / "c.yaml",
+        hub_url=sim.url,
+        watch=watch,
+        state_dir=state,
+        rule={"drop": "files"},
+    )
+    daemon = dry_run(config, token)
+    for name in ("a.pdf", "b.pdf"):
+        (watch / name).write_bytes(b"%PDF-1.4 " + name.encode())
+    [planned] = daemon.wait_for("batch.dry_run")
+    assert planned["rule"] == "main" and planned["files"] == 2
+    assert sorted(planned["names"]) == ["a.pdf", "b.pdf"]
+    (watch / "c.pdf").write_bytes(b"%PDF-1.4 c")
+    [second] = daemon.wait_for("batch.dry_run", files=1)
+    assert second["names"] == ["c.pdf"] and second["drop"] != planned["drop"]
+    assert daemon.stop() == 0
+    assert len(daemon.find("batch.dry_run")) == 2  # each file reported once
+    assert sorted(p.name for p in watch.iterdir()) == ["a.pdf", "b.pdf", "c.pdf"]
+    assert sim.runs == [] and not state.exists()

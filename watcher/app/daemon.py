@@ -207,7 +207,7 @@ class Daemon:
             raise StartupError(f"cannot build the hub client: {exc}") from exc
 
     async def _serve_with(self, config: Config, token: str, pipeline: PipelineService) -> None:
-        detector = Detector(config.rules, is_known=pipeline.is_known)
+        detector = Detector(config.rules, is_known=pipeline.is_known, move_files=not self.dry_run)
         pipeline.set_forget(detector.forget)
         reloader = Reloader(
             config_path=self.config_path,

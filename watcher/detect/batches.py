@@ -16,7 +16,7 @@ from watcher.config import Rule, render_template, rendered_name_problem
 from watcher.detect import timing
 from watcher.detect.state import RuleState, log
 from watcher.fs.batches import Batch, move_into_batch, recover_batch
-from watcher.fs.groups import GroupTracker
+from watcher.fs.groups import GroupTracker, LooseFile
 from watcher.fs.scan import RootListing
 
 
@@ -31,6 +31,9 @@ class FileBatches:
         self.timer: asyncio.TimerHandle | None = None
         self.burst: float | None = None
         self.seq = 0
+        # Dry run: loose files already reported as a planned batch, by name -> signature, so
+        # each is reported once (again only if it changes).
+        self.planned: dict[str, LooseFile | None] = {}
 
     def arm(self, *, debounce: bool, at: float | None = None) -> None:
         """Schedule a root pass for the loose-file group (debounced after events)."""
@@ -61,13 +64,18 @@ class FileBatches:
 
     async def update(self, listing: RootListing) -> None:
         """Feed a root listing to the group; close what settled, and re-arm for the rest."""
+        files = listing.files
+        if self.planned:
+            files = {n: sig for n, sig in files.items() if self.planned.get(n) != sig}
         decision = self.group.observe(
-            listing.files, in_progress=bool(listing.in_progress), now=self._state.loop.time()
+            files, in_progress=bool(listing.in_progress), now=self._state.loop.time()
         )
         if self.timer is not None and self.burst is None:
             self.timer.cancel()
             self.timer = None
-        if decision.close:
+        if decision.close and not self._state.move_files:
+            self._plan(decision.close, listing)
+        elif decision.close:
             await self._close(decision.close)
         if decision.check_at is not None and self.timer is None:
             self.arm(debounce=False, at=decision.check_at)
@@ -92,6 +100,22 @@ class FileBatches:
             # Its files settled before the move: hand it over now, without blocking the group.
             state.spawn(state.hand_over(batch.scan, marker=None, reason="batch"))
 
+    def _plan(self, names: tuple[str, ...], listing: RootListing) -> None:
+        """Dry run: say which loose files would go into which batch, and leave them in place."""
+        rule = self._state.rule
+        self.seq += 1
+        name = batch_name(rule, self.seq, datetime.now().astimezone(), 0)
+        for n in names:
+            self.planned[n] = listing.files.get(n)
+        log.info(
+            "batch.dry_run",
+            rule=rule.name,
+            drop=name,
+            files=len(names),
+            names=list(names[:50]),
+            note="files mode: these files would be moved into this batch folder, then submitted",
+        )
+
     def _register(self, batch: Batch) -> None:
         log.info(
             "batch.created",
@@ -107,6 +131,8 @@ class FileBatches:
         state = self._state
         rule = state.rule
         recovered: list[str] = []
+        if not state.move_files:
+            return recovered
         for orphan in listing.orphans:
             self.seq += 1
             name_for = functools.partial(batch_name, rule, self.seq, datetime.now().astimezone())

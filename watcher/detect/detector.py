@@ -22,10 +22,17 @@ class Detector:
     to the ledger are walked.
     """
 
-    def __init__(self, rules: Sequence[Rule], *, is_known: IsKnown) -> None:
-        """`is_known(rule, drop)`: the ledger has an active (non-archived) row for the drop."""
+    def __init__(
+        self, rules: Sequence[Rule], *, is_known: IsKnown, move_files: bool = True
+    ) -> None:
+        """`is_known(rule, drop)`: the ledger has an active (non-archived) row for the drop.
+
+        `move_files=False` (`run --dry-run`): files-mode batches are planned and logged, never
+        moved, so detection changes nothing on disk.
+        """
         self._rules: dict[str, Rule] = {r.name: r for r in rules}
         self._is_known = is_known
+        self._move_files = move_files
         self._watchers: dict[str, RuleWatcher] = {}
         self._rule_tasks: set[asyncio.Task[None]] = set()  # incl. stopped rules still cleaning up
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,7 +105,13 @@ class Detector:
 
     def _start_rule(self, rule: Rule, *, previous: asyncio.Task[None] | None) -> None:
         assert self._loop is not None and self._emit is not None
-        rw = RuleWatcher(rule, loop=self._loop, emit=self._emit, is_known=self._is_known)
+        rw = RuleWatcher(
+            rule,
+            loop=self._loop,
+            emit=self._emit,
+            is_known=self._is_known,
+            move_files=self._move_files,
+        )
         self._watchers[rule.name] = rw
         task = rw.start(previous=previous)
         self._rule_tasks.add(task)

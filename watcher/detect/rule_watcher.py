@@ -41,10 +41,16 @@ class RuleWatcher:
     """
 
     def __init__(
-        self, rule: Rule, *, loop: asyncio.AbstractEventLoop, emit: Emit, is_known: IsKnown
+        self,
+        rule: Rule,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        emit: Emit,
+        is_known: IsKnown,
+        move_files: bool = True,
     ) -> None:
         self.rule = rule
-        self.state = RuleState(rule, loop=loop, emit=emit)
+        self.state = RuleState(rule, loop=loop, emit=emit, move_files=move_files)
         self.folders = FolderDrops(self.state)
         self.batches = FileBatches(self.state, request_root_pass=lambda: self.request("root"))
         self.roots = RootView(self.state, self.folders, self.batches, is_known=is_known)

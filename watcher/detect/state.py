@@ -29,9 +29,18 @@ Handover = tuple[Scan, Path | None, str]
 class RuleState:
     """The state a rule's watcher, folder drops, batches and root passes all read and write."""
 
-    def __init__(self, rule: Rule, *, loop: asyncio.AbstractEventLoop, emit: Emit) -> None:
+    def __init__(
+        self,
+        rule: Rule,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        emit: Emit,
+        move_files: bool = True,
+    ) -> None:
         self.rule = rule
         self.files_mode = rule.drop == "files"
+        # False under `run --dry-run`: files-mode batches are logged as planned, never moved.
+        self.move_files = move_files
         self.marker = rule.ready_marker if not self.files_mode else None
         self.root = os.path.abspath(rule.watch)  # the real path once attached
         self.loop = loop
