@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,31 @@ def test_each_alert_uses_only_exported_series_and_labels(rule: dict[str, Any]) -
     assert metric_names(rule["expr"]) <= names
     assert label_names(rule["expr"]) <= labels
     assert metric_names(rule["expr"])
+
+
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) not installed")
+def test_the_alert_rules_fire_when_they_should() -> None:
+    """promtool checks the rules and runs contrib/prometheus-alerts.test.yml: each alert fires
+    on the series it is about, only after its `for:`, and stays quiet on a healthy rule."""
+    assert PROMTOOL is not None
+    check = subprocess.run(
+        [PROMTOOL, "check", "rules", "prometheus-alerts.yml"],
+        cwd=CONTRIB,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    run = subprocess.run(
+        [PROMTOOL, "test", "rules", "prometheus-alerts.test.yml"],
+        cwd=CONTRIB,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
