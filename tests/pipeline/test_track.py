@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from structlog.testing import capture_logs
 
 from tests.pipeline.conftest import Rig, run, running, until
-from watcher.model import DropState
+from watcher.model import Drop, DropState
 
 
 async def _submit(rig: Rig, *names: str) -> None:
@@ -98,5 +99,36 @@ def test_a_burst_of_runs_is_polled_with_one_listing_not_a_get_each(rig: Rig):
         gets = [r for r in rig.sim.requests if r.method == "GET" and "/runs/" in r.path]
         lists = [r for r in rig.sim.requests if r.method == "GET" and r.path.endswith("/runs")]
         assert gets == [] and lists
+
+    run(scenario)
+
+
+def test_a_stream_of_submissions_gets_one_pass_per_min_interval(rig: Rig):
+    """New runs are looked at within track_min_s, not at once after each pass that saw some
+    POSTs: twenty drops arriving over a second, each answer 100 ms late, get a pass every
+    track_min_s after the last, not back-to-back passes over every tracked run."""
+    rig.sim.options.run_seconds = 3600
+    rig.sim.options.latency_ms = 100
+    rig.pipeline_kw = {"track_min_s": 0.25, "track_max_s": 2.0}
+
+    async def scenario() -> None:
+        p = rig.build()
+        passes: list[int] = []
+        poll = p.tracker.poll
+
+        async def counted(drops: list[Drop]) -> bool:
+            passes.append(len(drops))
+            return await poll(drops)
+
+        p.tracker.poll = counted  # type: ignore[method-assign]
+        async with running(p.submitter.run(), p.tracker.run()):
+            started = time.monotonic()
+            for i in range(20):
+                await p.on_ready(rig.make_drop(f"b{i}"))
+                await asyncio.sleep(0.05)
+            await until(lambda: len(rig.sim.runs) == 20, what="20 runs")
+            await until(lambda: passes and passes[-1] == 20, what="a pass over all 20")
+            elapsed = time.monotonic() - started
+        assert len(passes) <= elapsed / 0.25 + 3, (len(passes), elapsed)
 
     run(scenario)

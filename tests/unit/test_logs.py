@@ -257,3 +257,17 @@ def test_longer_secret_containing_a_shorter_one_is_masked_whole() -> None:
     register_secret("secret-part")
     register_secret("prefix-secret-part-suffix")
     assert redact_text("x prefix-secret-part-suffix y") == f"x {MASK} y"
+
+
+def test_a_key_logged_before_its_secret_was_registered_is_masked_after() -> None:
+    """Field names are masked once and remembered; registering a secret later (a rotated
+    token) still masks it in a key logged before."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, fmt="json")
+    rotated = "rotated-Zx81Qw73Er65"
+    get_logger().info("x.before", **{f"k-{rotated}": 1})
+    register_secret(rotated)
+    get_logger().info("x.after", **{f"k-{rotated}": 1})
+    before, after = json_lines(stream)
+    assert f"k-{rotated}" in before
+    assert after == {**after, f"k-{MASK}": 1} and f"k-{rotated}" not in after

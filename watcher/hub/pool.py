@@ -1,7 +1,11 @@
 """`ConnectionPool`: the hub's keep-alive connections, one httpx.Client per connection, each lent
 to one thread at a time; TLS verification is set up here.
 
-Imports nothing from `watcher`; only `watcher.hub.client` uses it.
+Each client talks through a `DirectTransport` (`http.client`, ~6x less CPU per request than
+httpcore), unless a proxy is set in the environment: then httpx's own transport, which applies
+HTTP(S)_PROXY, ALL_PROXY and NO_PROXY exactly as httpx documents them.
+
+Imports only `watcher.hub.transport`; only `watcher.hub.client` uses it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import ssl
 from collections.abc import Mapping
 
 import httpx
+
+from watcher.hub.transport import DirectTransport, proxy_in_environment
 
 __all__ = ["ConnectionPool"]
 
@@ -49,6 +55,15 @@ class ConnectionPool:
             verify = ssl.create_default_context(cafile=ca_bundle)
         elif transport is None:
             verify = httpx.create_ssl_context(trust_env=True)
+        context = verify if isinstance(verify, ssl.SSLContext) else None
+        direct = (
+            transport is None
+            and context is not None
+            and not proxy_in_environment(httpx.URL(base_url).scheme)
+        )
+        transports = [
+            DirectTransport(base_url, ssl_context=context) if direct else None for _ in range(size)
+        ]
         self._clients = tuple(
             httpx.Client(
                 # A trailing slash makes httpx append "v2/..." below the root's own path.
@@ -59,10 +74,15 @@ class ConnectionPool:
                 verify=verify,
                 trust_env=True,  # proxies (HTTPS_PROXY, NO_PROXY, ...) as httpx reads them
                 follow_redirects=False,
-                transport=transport,
+                transport=own or transport,
             )
-            for _ in range(size)
+            for own in transports
         )
+        self._direct = {
+            id(client): own
+            for client, own in zip(self._clients, transports, strict=True)
+            if own is not None
+        }
         self._idle: queue.LifoQueue[httpx.Client] = queue.LifoQueue()
         for client in reversed(self._clients):
             self._idle.put(client)
@@ -80,6 +100,10 @@ class ConnectionPool:
             return self._idle.get(timeout=timeout_s)
         except queue.Empty:
             return None
+
+    def direct_transport(self, client: httpx.Client) -> DirectTransport | None:
+        """The `DirectTransport` under `client`, if it has one (no proxy, no test transport)."""
+        return self._direct.get(id(client))
 
     def release(self, client: httpx.Client) -> None:
         """Return a client `acquire` lent out."""

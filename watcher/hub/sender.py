@@ -7,16 +7,21 @@ Imports only the core and `watcher.hub`; never config, ledger or pipeline.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
 from watcher.hub.errors import HubTransportError
 from watcher.hub.pool import ConnectionPool
 from watcher.hub.translate import raise_for_status, translate_errors
+from watcher.hub.transport import DirectTransport
 from watcher.hub.wire import Params, dump_body
 
 __all__ = ["Sender"]
+
+# Absolute URLs built per relative path, kept for reuse: parsing and joining a URL is a fifth of
+# httpx's own CPU per request (bench/PERF13.md). Run ids make paths unbounded, hence the cap.
+_URL_CACHE_SIZE: Final = 512
 
 
 class Sender:
@@ -29,6 +34,7 @@ class Sender:
         self._pool = pool
         self._secret = secret
         self._pool_timeout_s = pool_timeout_s
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         return f"Sender(pool={self._pool!r})"
@@ -78,9 +84,60 @@ class Sender:
         try:
             with translate_errors(method, path, secret=self._secret):
                 # Not a streamed response: its body is read (and the connection free) on return.
-                resp = client.request(method, url, params=params, content=content, headers=headers)
+                request = self._build(
+                    client, method, url, params=params, content=content, headers=headers
+                )
+                resp = self._send(client, request)
         finally:
             self._pool.release(client)
         if not (allow_404 and resp.status_code == 404):
             raise_for_status(resp, method, path, secret=self._secret)
         return resp
+
+    def _send(self, client: httpx.Client, request: httpx.Request) -> httpx.Response:
+        """`client.send(request)`; over the pool's own transport, without httpx's redirect, auth
+        and cookie plumbing (none of which acts on the hub's answers: redirects are not followed,
+        auth is a header) unless the hub set a cookie. A sixth of the CPU per request."""
+        direct: DirectTransport | None = self._pool.direct_transport(client)
+        if direct is None or client.cookies:
+            return client.send(request)
+        if client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        resp = direct.handle_request(request)
+        resp.read()  # decodes a Content-Encoding, as httpx does
+        if "set-cookie" in resp.headers:
+            client.cookies.extract_cookies(resp)
+        return resp
+
+    def _build(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        *,
+        params: Params | None,
+        content: bytes | Iterator[bytes] | None,
+        headers: dict[str, str] | None,
+    ) -> httpx.Request:
+        """`client.build_request(...)`, with the absolute URL built once per path. Cookies the
+        hub set are merged by httpx itself (the rare path: the API sets none)."""
+        if client.cookies:
+            return client.build_request(
+                method, url, params=params, content=content, headers=headers
+            )
+        absolute = self._urls.get(url)
+        if absolute is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            absolute = self._urls[url] = client.build_request(method, url).url
+        merged = client.headers.copy()
+        if headers:
+            merged.update(headers)
+        return httpx.Request(
+            method,
+            absolute,
+            params=params,
+            headers=merged,
+            content=content,
+            extensions={"timeout": client.timeout.as_dict()},
+        )

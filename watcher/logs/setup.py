@@ -1,6 +1,12 @@
 """configure_logging: structlog and stdlib logging set up once, JSON off a terminal and the
 console view on one, redaction last, and journald priorities when stdout is the journal.
 
+Our own events take structlog's native path (a level-filtering bound logger whose processors
+render the line and a `_LineWriter` that writes it), not the stdlib bridge: a third of the cost
+of an info line was the LogRecord, Formatter and Handler round trip (bench/PERF13.md). Records
+from libraries (watchdog, httpx) still go through the stdlib root handler, rendered by the same
+processors; both write through that handler's lock, so lines never interleave.
+
 Imports only the other `watcher.logs` modules and the core `watcher.redact`.
 """
 
@@ -12,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Final, Literal, TextIO
+from typing import Any, Final, Literal, TextIO
 
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
@@ -34,7 +40,40 @@ LEVELS: Final[Mapping[str, int]] = {
 # Chatty libraries (httpx logs every request at INFO) stay at WARNING or above.
 QUIET_LOGGERS: Final = ("httpx", "httpcore")
 
-_handler: logging.Handler | None = None
+_handler: logging.StreamHandler[TextIO] | None = None
+
+
+class _LineWriter:
+    """structlog's logger for our own events: one rendered line per call, to the stream of the
+    handler `configure_logging` installed, under that handler's lock, flushed (as the stdlib
+    StreamHandler does). `name` is what `add_logger_name` puts in `logger`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"_LineWriter({self.name!r})"
+
+    def msg(self, line: str) -> None:
+        handler = _handler
+        if handler is None:  # reset_logging ran while a line was in flight
+            return
+        handler.acquire()
+        try:
+            handler.stream.write(line + "\n")
+            handler.stream.flush()
+        except (OSError, ValueError):  # a closed or broken stdout: the line is lost, as in stdlib
+            pass
+        finally:
+            handler.release()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _line_writer(*args: object) -> _LineWriter:
+    return _LineWriter(args[0] if args and isinstance(args[0], str) else "")
 
 
 class _FinalRenderer:
@@ -90,7 +129,7 @@ def wants_color(stream: TextIO) -> bool:
 
 def _renderer(out: TextIO, fmt: LogFormat, numeric_level: int) -> list[Processor]:
     """The processors after the shared chain: the traceback as text, redaction, the renderer."""
-    final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    final: list[Processor] = []
     renderer: Processor
     if fmt == "console" or (fmt == "auto" and _is_tty(out)):
         # The console view formats exc_info itself, without frame locals (which could hold a
@@ -123,7 +162,10 @@ def configure_logging(
 
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(clock),
-        processors=_renderer(out, fmt, numeric_level),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *_renderer(out, fmt, numeric_level),
+        ],
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
@@ -140,14 +182,12 @@ def configure_logging(
 
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
             *_shared_processors(clock),
             structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            *_renderer(out, fmt, numeric_level),
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_line_writer,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         # Not cached: module-level loggers follow a later reconfigure (tests, --log-format).
         cache_logger_on_first_use=False,
     )
@@ -162,8 +202,8 @@ def reset_logging() -> None:
     structlog.reset_defaults()
 
 
-def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+def get_logger(name: str | None = None) -> Any:
     """A structlog logger; works before `configure_logging` (structlog defaults) and after."""
     if name is None:
-        return structlog.stdlib.get_logger()
-    return structlog.stdlib.get_logger(name)
+        return structlog.get_logger()
+    return structlog.get_logger(name)
