@@ -28,9 +28,11 @@ import bench_http
 import bench_lib as L
 import bench_workloads as W
 
-# Targets from issue 6 (aihub-watcher, this 2-core machine).
+# Targets from issue 13 (aihub-watcher, this 2-core machine); issue 6 asked 10x the naive script,
+# issue 13 restated it as 6x measured in the same run, and added CPU per run.
 TARGET_RATE = 720.0
-TARGET_RATIO = 10.0
+TARGET_RATIO = 6.0
+TARGET_CPU_MS_PER_RUN = 1.2
 TARGET_P99_MS = 50.0
 TARGET_FOOT = {
     "inotify": {"peak_rss_mb": 50.0, "idle_cpu_pct": 0.5, "ready_s": 3.0},
@@ -387,6 +389,14 @@ def render_targets(res: dict[str, Any]) -> list[str]:
                     mark(r >= TARGET_RATIO),
                 )
             )
+            cpu_ms = w["tool_cpu_s"] * 1000 / n
+            rows.append(
+                (
+                    f"burst {n:,}: tool CPU ≤ {TARGET_CPU_MS_PER_RUN} ms per run",
+                    f"{cpu_ms:.2f} ms",
+                    mark(cpu_ms <= TARGET_CPU_MS_PER_RUN),
+                )
+            )
     lw = res["latency"].get("watcher")
     if lw:
         rows.append(
@@ -451,7 +461,7 @@ def render_targets(res: dict[str, Any]) -> list[str]:
         )
     )
     out = [
-        "## Targets (issue 6, for aihub-watcher)",
+        "## Targets (issues 6 and 13, for aihub-watcher)",
         "",
         "| target | measured | result |",
         "|---|---:|---|",
