@@ -113,7 +113,9 @@ def test_a_failed_action_is_retried_with_back_off_until_it_works(rig: Rig):
                 assert not rig.ledger.all_drops()[0].post_action_done
                 await until(lambda: sum(e["event"] == "post_action.failed" for e in logs) >= 2)
                 blocker.unlink()
-                await until((blocker / "done" / "b1" / "page-1.pdf").exists)
+                # The move lands on disk (a worker thread) a moment before the finisher logs it.
+                await until(lambda: any(e["event"] == "post_action.done" for e in logs))
+        assert (blocker / "done" / "b1" / "page-1.pdf").exists()
         failures = [e for e in logs if e["event"] == "post_action.failed"]
         assert failures[0]["log_level"] == "error" and failures[0]["attempt"] == 1
         assert failures[1]["attempt"] == 2
