@@ -259,3 +259,54 @@ def test_outside_active_hours_even_a_ledger_ready_drop_waits(setup, tmp_path: Pa
     assert f"waiting for its schedule (opens {day} 00:00 Asia/Tokyo)" in message
     code, out = explain_json(config(), watch / "d")
     assert (code, out["verdict"], out["blockers"]) == (0, "ready", [])
+
+
+def test_a_drop_folder_whose_name_is_not_utf8_waits_for_a_rename_and_prints(setup):
+    """A folder name with an undecodable byte (the daemon rejects it): explain names it with
+    the byte as \\xNN, as the log and the ledger do, says why, and exits 1; it does not crash."""
+    watch, config = setup
+    cfg = config()
+    bad = Path(os.fsdecode(bytes(watch) + b"/scan\xff"))
+    bad.mkdir()
+    (bad / "a.pdf").write_bytes(b"x")
+    result = explain(cfg, bad / "a.pdf")
+    assert result.returncode == 1, result.stderr
+    assert "drop    scan\\xff (folder: " in result.stdout
+    assert "- the folder name is not valid UTF-8" in result.stdout
+    code, out = explain_json(cfg, bad)
+    assert (code, out["drop"], codes(out), out["request"]) == (1, "scan\\xff", ["bad_name"], None)
+
+
+def test_a_drop_folder_gone_after_its_run_shows_its_archived_row(setup, tmp_path: Path):
+    """The folder went away (on_complete: move, or deleted) and the ledger archived its row:
+    explain shows that row and its run (exit 0), not "the ledger does not know it"; a drop that
+    vanished before it was sent says so (exit 2)."""
+    from watcher.ledger import Ledger
+
+    watch, config = setup
+    cfg = config()
+    with Ledger.in_state_dir(tmp_path / "state") as ledger:
+        row = ledger.record_ready(
+            rule="main", drop="done", fingerprint="f", input_dir=f"{REMOTE}/done", deployment_id="x"
+        )
+        ledger.begin_submit(row.id, now=time.time())
+        ledger.mark_submitted(
+            row.id, run_id="run-7", run_status="RUNNING", response="{}", now=time.time()
+        )
+        ledger.set_run_status(row.id, run_status="COMPLETE", response="{}", now=time.time())
+        ledger.archive(row.id, now=time.time())
+        early = ledger.record_ready(
+            rule="main",
+            drop="early",
+            fingerprint="f",
+            input_dir=f"{REMOTE}/early",
+            deployment_id="x",
+        )
+        ledger.archive(early.id, now=time.time())
+    result = explain(cfg, watch / "done")
+    assert result.returncode == 0, result.stdout
+    assert f"ledger  complete (drop {row.id}, attempts 1, archived)" in result.stdout
+    assert "run     run-7 (COMPLETE)" in result.stdout
+    code, out = explain_json(cfg, watch / "early")
+    assert (code, out["verdict"], out["ledger"]["archived"]) == (2, "no_drop", True)
+    assert "went away before it was submitted" in out["reason"]

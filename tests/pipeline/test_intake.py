@@ -171,3 +171,40 @@ def test_an_unexpected_error_on_one_drop_does_not_block_the_batch(rig: Rig, monk
         assert [e["event"] for e in logs if e["log_level"] == "error"] == ["drop.record_failed"]
 
     run(scenario)
+
+
+def test_a_batch_that_cannot_commit_forgets_its_drops_so_the_next_scan_retries(
+    rig: Rig, monkeypatch
+):
+    """The ledger refuses the commit (a full or read-only disk): no drop stays known without a
+    row, so once the ledger is writable again the next hand-over records them."""
+    import contextlib
+    import sqlite3
+
+    async def scenario() -> None:
+        p = rig.build()
+        real_batch = rig.ledger.batch
+
+        @contextlib.contextmanager
+        def failing_commit():
+            with real_batch():
+                yield
+                raise sqlite3.OperationalError("disk I/O error")  # rolls the batch back
+
+        monkeypatch.setattr(rig.ledger, "batch", failing_commit)
+        drops = [rig.make_drop(name) for name in ("a", "b")]
+        with capture_logs() as logs:
+            for ready in drops:
+                await p.on_ready(ready)
+            await asyncio.sleep(0)
+        assert rig.ledger.all_drops() == []
+        assert not p.is_known("main", "a") and not p.is_known("main", "b")
+        errors = [e["event"] for e in logs if e["log_level"] == "error"]
+        assert errors == ["drop.record_failed", "drop.record_failed"]
+        monkeypatch.setattr(rig.ledger, "batch", real_batch)
+        for ready in drops:  # what the detector's next scan does
+            await p.on_ready(ready)
+        await asyncio.sleep(0)
+        assert {d.drop for d in rig.ledger.all_drops()} == {"a", "b"}
+
+    run(scenario)

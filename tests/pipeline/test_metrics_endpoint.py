@@ -103,3 +103,30 @@ def test_a_blocked_loop_is_unhealthy_and_scrapes_still_answer(rig: Rig):
             endpoint.stop()
 
     run(scenario)
+
+
+def test_a_rule_outside_its_active_hours_scrapes_as_closed(rig: Rig):
+    """schedule_open follows the pipeline's clock: 0 for a rule outside its active_hours (the
+    oldest-ready alert leaves its waiting drops alone), 1 for an always-open rule."""
+    from datetime import UTC, datetime
+
+    sunday_noon = datetime(2026, 12, 6, 12, 0, tzinfo=UTC).timestamp()
+    rig.rule = {"active_hours": "Mon-Fri 07:00-19:00", "tz": "Europe/Paris"}
+    rig.extra_rules = {"other": {"active_hours": None, "tz": None}}
+    offset = sunday_noon - time.time()
+    rig.pipeline_kw = {"clock": lambda: time.time() + offset}
+
+    async def scenario() -> None:
+        p = rig.build()
+        endpoint = MetricsEndpoint(asyncio.get_running_loop())
+        endpoint.start(_config(rig), p)
+        assert endpoint._server is not None
+        try:
+            url = f"http://127.0.0.1:{endpoint._server.port}/metrics"
+            _status, text = await asyncio.to_thread(_get, url)
+            assert 'aihub_watcher_schedule_open{rule="main"} 0.0' in text
+            assert 'aihub_watcher_schedule_open{rule="other"} 1.0' in text
+        finally:
+            endpoint.stop()
+
+    run(scenario)

@@ -89,6 +89,7 @@ def _snapshot() -> Snapshot:
         rules=("a", "b"),
         states=STATES,
         paused=True,
+        closed=frozenset({"b"}),
         beat_ages={"submit": 0.5, "track": 1.25},
     )
 
@@ -108,6 +109,9 @@ def test_scrape_time_gauges_come_from_the_snapshot() -> None:
     assert sample(m, "aihub_watcher_oldest_ready_age_seconds", rule="b") == 0
     assert sample(m, "aihub_watcher_hub_paused") == 1
     assert sample(m, "aihub_watcher_loop_beat_age_seconds", loop="track") == 1.25
+    # b is outside its active_hours: its ready drops wait, and the alerts know it.
+    assert sample(m, "aihub_watcher_schedule_open", rule="a") == 1
+    assert sample(m, "aihub_watcher_schedule_open", rule="b") == 0
 
 
 def test_no_snapshot_means_no_scrape_time_samples() -> None:

@@ -61,6 +61,14 @@ def span(day: int, start_h: float, end_h: float) -> tuple[int, int]:
         ("Mon 08:00-12:00 Tue", (span(0, 8, 12), span(1, 0, 24))),
         ("Mon 08:00-12:00, 10:00-14:00", (span(0, 8, 14),)),  # overlaps merge
         ("Mon - Wed 22:00 - 24:00", (span(0, 22, 24), span(1, 22, 24), span(2, 22, 24))),
+        # A ';' ends a group of whole days: Saturday all day, weekdays their hours.
+        ("Sat; Mon-Fri 07:00-19:00", (*(span(d, 7, 19) for d in range(5)), span(5, 0, 24))),
+        ("Sat,Sun; Mon 07:00-19:00", (span(0, 7, 19), span(5, 0, 48))),
+        (
+            # Friday night runs into the whole Saturday.
+            "daily 22:00-24:00; Sat",
+            (*(span(d, 22, 24) for d in range(4)), span(4, 22, 48), span(6, 22, 24)),
+        ),
     ],
 )
 def test_the_grammar_reads_days_lists_ranges_and_midnight_crossings(text, intervals):
@@ -80,6 +88,8 @@ def test_the_grammar_reads_days_lists_ranges_and_midnight_crossings(text, interv
         ("Mon-Fri 7-19", "cannot read '7-19': expected days like Mon-Fri or Sat,Sun"),
         ("Mon 07:00 to 19:00", "cannot read '07:00'"),
         ("daily-Fri", "'daily' cannot be part of a range"),
+        # Not daily hours plus whole weekdays (open all weekend): the days must come first.
+        ("07:00-19:00 Mon-Fri", "'Mon-Fri' comes after times that apply daily; write the days"),
     ],
 )
 def test_a_bad_schedule_says_what_is_wrong(text, message):

@@ -34,6 +34,7 @@ from watcher.hub.errors import HubError
 from watcher.ledger import Ledger, ledger_path
 from watcher.ledger.transitions import BEFORE_SUBMIT
 from watcher.model import Drop, DropFile, DropState, Scan
+from watcher.pipeline.intake import escaped, name_problem
 from watcher.pipeline.request import run_call, upload_plan
 
 Verdict = Literal["ready", "submitted", "waiting", "no_rule", "no_drop"]
@@ -54,6 +55,7 @@ class LedgerView:
     attempts: int
     last_error: str | None
     batch_id: int | None
+    archived: bool = False  # a past row: the drop folder went away
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,11 +96,11 @@ def explain(
     now = time.time() if now is None else now
     matched = match_rule(config, path)
     if isinstance(matched, str):
-        return Explanation(path=str(path), verdict="no_rule", reason=matched)
+        return Explanation(path=escaped(str(path)), verdict="no_rule", reason=escaped(matched))
     rule, rel = matched
     loc = locate(rule, rel)
     base: dict[str, Any] = {
-        "path": str(path),
+        "path": escaped(str(path)),
         "rule": rule.name,
         "watch": str(rule.watch),
         "mode": rule.drop,
@@ -112,12 +114,14 @@ def explain(
     base.update(drop=loc.drop, drop_kind=loc.kind, drop_path=str(rule.watch / loc.drop))
     if loc.kind == "loose":
         return _explain_loose(rule, loc.drop, base, now)
+    bad_name = name_problem(loc.drop)
+    if bad_name is not None:
+        return _explain_bad_name(config, rule, loc.drop, bad_name, base)
     row, ledger_note = read_ledger(config, rule.name, loc.drop)
     base.update(ledger=_ledger_view(row), ledger_note=ledger_note, note=loc.note)
     scan = scan_drop(str(rule.watch), loc.drop, extra=rule.ignore)
     if scan is None and row is None:
-        reason = f"{rule.watch / loc.drop} does not exist, and the ledger does not know it"
-        return Explanation(**base, verdict="no_drop", reason=reason)
+        return _explain_gone(config, rule, loc.drop, base)
     if scan is not None:
         base.update(files=len(scan.files), bytes=scan.total_bytes())
     request, upload, request_note = _request(rule, loc.drop, row, scan)
@@ -255,6 +259,54 @@ def _explain_loose(rule: Rule, name: str, base: dict[str, Any], now: float) -> E
     )
 
 
+def _explain_bad_name(
+    config: Config, rule: Rule, drop: str, problem: str, base: dict[str, Any]
+) -> Explanation:
+    """A drop folder whose name is not UTF-8: the daemon records it `rejected` under its
+    escaped name (undecodable bytes as \\xNN) and never sends it; nothing will change until it
+    is renamed."""
+    shown = escaped(drop)
+    row, ledger_note = read_ledger(config, rule.name, shown)
+    base.update(
+        drop=shown,
+        drop_path=escaped(base["drop_path"]),
+        ledger=_ledger_view(row),
+        ledger_note=ledger_note,
+        request_note=f"the drop would be rejected: {problem}",
+    )
+    blocker = Blocker(code="bad_name", message=problem)
+    return Explanation(**base, verdict="waiting", blockers=(blocker,), checks=("local",))
+
+
+def _explain_gone(config: Config, rule: Rule, drop: str, base: dict[str, Any]) -> Explanation:
+    """No folder and no live row: the ledger's last archived row tells what became of it (a
+    drop moved away after its run, or one that vanished before it was sent)."""
+    gone = f"{rule.watch / drop} does not exist"
+    past = _last_archived(config, rule.name, drop)
+    if past is None:
+        return Explanation(
+            **base, verdict="no_drop", reason=f"{gone}, and the ledger does not know it"
+        )
+    base.update(ledger=_ledger_view(past), ledger_note=None)
+    if past.state in BEFORE_SUBMIT | {DropState.DETECTED}:
+        reason = f"{gone}; it went away before it was submitted (its archived row is {past.state})"
+        return Explanation(**base, verdict="no_drop", reason=reason, checks=("ledger",))
+    return Explanation(**base, verdict="submitted", checks=("ledger",))
+
+
+def _last_archived(config: Config, rule: str, drop: str) -> Drop | None:
+    """The most recently updated archived row of (rule, drop), read-only; None if none."""
+    path = ledger_path(config.state_dir)
+    if not path.exists():
+        return None
+    try:
+        with Ledger.open_readonly(path) as ledger:
+            rows = [d for d in ledger.all_drops() if d.rule == rule and d.drop == drop]
+    except LedgerError:
+        return None
+    return max(rows, key=lambda d: d.updated_at, default=None)
+
+
 def read_ledger(config: Config, rule: str, drop: str) -> tuple[Drop | None, str | None]:
     """The live ledger row of (rule, drop), read-only; None with a note when there is none."""
     path = ledger_path(config.state_dir)
@@ -279,4 +331,5 @@ def _ledger_view(row: Drop | None) -> LedgerView | None:
         attempts=row.attempts,
         last_error=row.last_error,
         batch_id=row.batch_id,
+        archived=row.archived,
     )

@@ -12,11 +12,13 @@ import concurrent.futures
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import structlog
 
 from watcher.config import Config
+from watcher.config.schedule import is_open
 from watcher.errors import LedgerError, StartupError
 from watcher.ledger import state_counts
 from watcher.metrics.recorder import PrometheusMetrics
@@ -115,12 +117,18 @@ class MetricsEndpoint:
     def _take_snapshot(self) -> Snapshot:
         pipeline, now = self._pipeline, time.time()
         assert pipeline is not None  # started
+        # The submit loop reads schedules on the pipeline's clock; so does this.
+        when = datetime.fromtimestamp(pipeline.state.clock(), UTC)
+        closed = frozenset(
+            name for name, r in pipeline.state.rules.items() if not is_open(r.active_hours, when)
+        )
         return Snapshot(
             now=now,
             counts=tuple(state_counts(pipeline.state.ledger, now)),
             rules=tuple(pipeline.state.rules),
             states=_STATES,
             paused=pipeline.paused,
+            closed=closed,
             beat_ages=pipeline.beat_ages(),
         )
 

@@ -61,7 +61,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        print(render(result))
+        # A name read from disk may hold undecodable bytes: print them as \\xNN, never crash.
+        text = render(result).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        print(text)
     return VERDICT_EXITS[result.verdict]
 
 
@@ -127,7 +129,8 @@ def _ledger_lines(e: Explanation) -> list[tuple[str, str]]:
     if e.ledger is None:
         return [("ledger", e.ledger_note or "not seen yet")] if e.drop is not None else []
     row = e.ledger
-    lines = [("ledger", f"{row.state} (drop {row.drop_id}, attempts {row.attempts})")]
+    archived = ", archived" if row.archived else ""
+    lines = [("ledger", f"{row.state} (drop {row.drop_id}, attempts {row.attempts}{archived})")]
     if row.run_id is not None:
         lines.append(("run", f"{row.run_id} ({row.run_status or 'status unknown'})"))
     if row.last_error:

@@ -7,10 +7,12 @@ Core: imports only the stdlib. Grammar (case-insensitive; commas, semicolons and
     range := HH:MM-HH:MM            (H:MM too; the end may be 24:00)
 
 Consecutive day tokens add up ("Sat,Sun", "Mon-Wed, Fri"); the ranges after them apply to those
-days until the next day token. Ranges before any day apply daily; days without a range are open
-all day. A range whose end is not after its start crosses midnight: "Fri 22:00-06:00" is Friday
-22:00 to Saturday 06:00. Examples: "Mon-Fri 07:00-19:00", "Mon-Fri 08:00-12:00,13:00-18:00;
-Sat 09:00-12:00", "Sat,Sun", "daily 22:00-06:00".
+days until the next day token. Days without a range are open all day, and a ';' ends them
+("Sat; Mon-Fri 07:00-19:00" is all Saturday plus weekday hours). Ranges before any day apply
+daily, so no day may follow them ("07:00-19:00 Mon-Fri" is refused: it would read as daily hours
+plus whole weekdays). A range whose end is not after its start crosses midnight: "Fri
+22:00-06:00" is Friday 22:00 to Saturday 06:00. Examples: "Mon-Fri 07:00-19:00", "Mon-Fri
+08:00-12:00,13:00-18:00; Sat 09:00-12:00", "Sat,Sun", "daily 22:00-06:00".
 
 Times are wall-clock times in the schedule's zone (the host's when `tz` is None): an instant is
 open when its local time falls in a window. So across DST, a window starting in the hour that
@@ -75,6 +77,7 @@ def parse_schedule(text: str, *, tz: str | None = None) -> Schedule:
     spans: list[tuple[int, int]] = []
     days: set[int] = set()
     ranges_seen = False  # did a range follow the current days?
+    daily_ranges = False  # did a range come before any day (so it applies daily)?
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -84,7 +87,16 @@ def parse_schedule(text: str, *, tz: str | None = None) -> Schedule:
                 f" times like 07:00-19:00 ({_EXAMPLE})"
             )
         pos = m.end()
-        if m.group("days"):
+        if m.group("sep") and ";" in m.group("sep") and days and not ranges_seen:
+            # "Sat; Mon-Fri 07:00-19:00": the days before ';' are whole days of their own.
+            spans += [(day * DAY_S, (day + 1) * DAY_S) for day in sorted(days)]
+            days = set()
+        elif m.group("days"):
+            if daily_ranges:
+                raise ValueError(
+                    f"{m.group('days')!r} comes after times that apply daily; write the days"
+                    f" first ({_EXAMPLE}), or 'daily' for every day"
+                )
             if ranges_seen:
                 days, ranges_seen = set(), False
             days |= _days(m.group("d1"), m.group("d2"))
@@ -96,6 +108,7 @@ def parse_schedule(text: str, *, tz: str | None = None) -> Schedule:
                     " (or the days alone)"
                 )
             length = end - start if end > start else end + DAY_S - start
+            daily_ranges = daily_ranges or not days
             for day in sorted(days) if days else range(7):
                 spans.append((day * DAY_S + start, day * DAY_S + start + length))
             ranges_seen = True

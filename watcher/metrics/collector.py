@@ -42,6 +42,10 @@ class ScrapeCollector(Collector):
         queue, oldest = _ready(snap)
         yield queue
         yield oldest
+        schedule = _family(series.SCHEDULE_OPEN)
+        for rule in sorted(snap.rules):
+            schedule.add_metric([rule], 0.0 if rule in snap.closed else 1.0)
+        yield schedule
         paused = _family(series.HUB_PAUSED)
         paused.add_metric([], 1.0 if snap.paused else 0.0)
         yield paused

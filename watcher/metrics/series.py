@@ -99,6 +99,13 @@ OLDEST_READY_AGE: Final = Series(
     labels=("rule",),
     at_scrape=True,
 )
+SCHEDULE_OPEN: Final = Series(
+    name=PREFIX + "schedule_open",
+    kind="gauge",
+    doc="1 while the rule may submit (no active_hours, or inside them), 0 outside its active_hours",
+    labels=("rule",),
+    at_scrape=True,
+)
 HUB_PAUSED: Final = Series(
     name=PREFIX + "hub_paused",
     kind="gauge",
@@ -123,6 +130,7 @@ SERIES: Final = (
     DROPS,
     QUEUE_DEPTH,
     OLDEST_READY_AGE,
+    SCHEDULE_OPEN,
     HUB_PAUSED,
     LOOP_BEAT_AGE,
 )

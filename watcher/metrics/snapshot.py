@@ -21,6 +21,8 @@ class Snapshot:
     rules: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     paused: bool = False
+    # The rules outside their active_hours now (their ready drops wait for the schedule).
+    closed: frozenset[str] = frozenset()
     beat_ages: Mapping[str, float] = field(default_factory=dict)
 
 

@@ -65,13 +65,20 @@ class Intake:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        with self._state.ledger.batch():
+        try:
+            with self._state.ledger.batch():
+                for ready in pending:
+                    try:
+                        self._record(ready)
+                    except Exception as exc:
+                        # One bad drop must never cost the others their place in this batch.
+                        self._record_failed(ready, exc)
+        except Exception as exc:
+            # The transaction did not commit (disk full, read-only, I/O error): none of these
+            # rows exists, so none may stay known, or the next scans would never hand it over.
             for ready in pending:
-                try:
-                    self._record(ready)
-                except Exception as exc:
-                    # One bad drop must never cost the others their place in this batch.
-                    self._record_failed(ready, exc)
+                self._record_failed(ready, exc)
+            return
         self._state.wake_submit.set()
 
     def _record(self, ready: ReadyDrop) -> None:
