@@ -91,3 +91,21 @@ def _no_thread_leaks() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not leaked, f"threads leaked: {leaked}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Where the test's ledger lives, once per backend (tests/ledger_stores.py)."""
+    from tests.ledger_stores import store_for
+
+    with store_for(request.param, tmp_path) as store:
+        yield store
+
+
+@pytest.fixture
+def pg_dsn() -> Iterator[str]:
+    """The DSN of a fresh PostgreSQL schema, dropped afterwards (skipped without a server)."""
+    from tests.ledger_stores import pg_schema
+
+    with pg_schema() as dsn:
+        yield dsn

@@ -30,10 +30,12 @@ def write_config(
     rule: dict[str, Any] | None = None,
     hub: dict[str, Any] | None = None,
     extra_rules: Iterable[dict[str, Any]] = (),
+    state: dict[str, Any] | None = None,
     top: dict[str, Any] | None = None,
 ) -> Path:
     """A config with one rule `main` (plus `extra_rules`; `top`: more top-level keys, e.g.
-    metrics), written atomically."""
+    metrics), written atomically; `state` is the ledger's `state:` mapping (unset: SQLite in
+    state_dir)."""
     hub_section: dict[str, Any] = {"base_url": hub_url, "max_concurrency": 8}
     if token_file is not None:
         hub_section["token_file"] = str(token_file)
@@ -57,6 +59,8 @@ def write_config(
         "rules": [main_rule, *extra_rules],
         **(top or {}),
     }
+    if state is not None:
+        data["state"] = state
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     tmp.replace(path)

@@ -162,6 +162,13 @@ class Drop:
     results_path: str | None = None
     results_attempts: int = 0
     results_error: str | None = None
+    # A shared ledger (several hosts): the host that holds the drop's work, until when, and the
+    # fencing epoch, raised by each new claim. None/0 on a single host.
+    claimed_by: str | None = None
+    lease_until: float | None = None
+    claim_epoch: int = 0
+    # ... and the host that recorded the intent to post the run (None on a single host).
+    submitted_by: str | None = None
 
     @property
     def terminal(self) -> bool:

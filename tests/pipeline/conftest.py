@@ -41,6 +41,9 @@ class Rig:
     token: str = "t"
     ledger: Ledger | None = None
     pipeline: Pipeline | None = None
+    # A shared PostgreSQL ledger, this pipeline working on it as `host`.
+    dsn: str | None = None
+    host: str = "host-b"
 
     def config_text(self) -> str:
         rule = {
@@ -58,7 +61,9 @@ class Rig:
             extra = {**rule, "name": name, "watch": str(self.tmp / f"watch-{name}")}
             rules.append({**extra, "remote_dir": f"{REMOTE}-{name}", **keys})
         hub = {"base_url": self.sim.url, "token_env": "AIHUB_TEST_TOKEN", **self.hub}
-        data = {"hub": hub, "state_dir": str(self.tmp / "state"), "rules": rules}
+        data: dict[str, Any] = {"hub": hub, "state_dir": str(self.tmp / "state"), "rules": rules}
+        if self.dsn is not None:
+            data["state"] = {"backend": "postgresql", "dsn": self.dsn, "host_id": self.host}
         return yaml.safe_dump(data, sort_keys=False)
 
     def client(self, token: str | None = None) -> HubClient:
@@ -69,7 +74,11 @@ class Rig:
         config = parse_config(
             self.config_text(), path=self.tmp / "c.yaml", env={"AIHUB_TEST_TOKEN": self.token}
         )
-        self.ledger = Ledger(self.tmp / "ledger.sqlite3")
+        if self.dsn is None:
+            self.ledger = Ledger(self.tmp / "ledger.sqlite3")
+        else:
+            self.ledger = Ledger.on_postgres(self.dsn)
+            self.ledger.act_as(self.host, lease_s=config.state.lease_seconds)
         self.pipeline = Pipeline(
             config=config,
             ledger=self.ledger,

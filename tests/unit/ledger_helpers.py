@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from watcher.ledger import Ledger
 from watcher.model import Drop, DropState
 
@@ -22,18 +20,19 @@ def ready(led: Ledger, drop: str = "a", *, rule: str = "r", now: float = NOW) ->
 
 
 def insert_detected(led: Ledger, drop: str = "a", *, fingerprint: str = "fp1") -> Drop:
-    """A live `detected` row, written with plain SQL: no ledger method records one."""
+    """A live `detected` row, written by the backend's own insert: no ledger method records one."""
     drop_id = f"d-{len(led.all_drops()):012x}"
-    conn = sqlite3.connect(led.path)
-    try:
-        with conn:
-            conn.execute(
-                "INSERT INTO drops (id, rule, drop_path, fingerprint, state, created_at, "
-                "updated_at) VALUES (?, 'r', ?, ?, 'detected', ?, ?)",
-                (drop_id, drop, fingerprint, NOW, NOW),
-            )
-    finally:
-        conn.close()
+    with led._backend.write() as rows:
+        rows.insert(
+            drop_id=drop_id,
+            rule="r",
+            drop=drop,
+            fingerprint=fingerprint,
+            state=DropState.DETECTED,
+            input_dir=None,
+            deployment_id=None,
+            now=NOW,
+        )
     got = led.get(drop_id)
     assert got is not None
     return got

@@ -19,6 +19,7 @@ from watcher.config import (
     RULE_KEYS,
     SETTINGS_KEYS,
     SETTINGS_KEYS_KEYS,
+    STATE_KEYS,
     TOP_KEYS,
     UPLOAD_KEYS,
     Config,
@@ -26,6 +27,7 @@ from watcher.config import (
     KeySpec,
     MetricsSettings,
     Rule,
+    StateSettings,
     UploadSettings,
     load_config,
 )
@@ -35,6 +37,7 @@ from watcher.config import (
 SECTIONS: dict[str, tuple[str | None, str]] = {
     "top": (None, r"(# )?{name}:"),
     "hub": ("hub", r"  (# )?{name}:"),
+    "state": ("state", r"  (# )?{name}:"),
     "metrics": ("metrics", r"  (# )?{name}:"),
     "rule": ("rules", r"\s+(# )?(- )?{name}:"),
     "settings": ("rules", r"\s+{name}:"),
@@ -80,6 +83,7 @@ def _table_keys() -> dict[str, list[tuple[str, str]]]:
     return {
         "top": [(s.name, s.doc) for s in TOP_KEYS],
         "hub": [(s.name, s.doc) for s in HUB_KEYS],
+        "state": [(s.name, s.doc) for s in STATE_KEYS],
         "metrics": [(s.name, s.doc) for s in METRICS_KEYS],
         "rule": [(s.name, s.doc) for s in RULE_KEYS],
         "settings": [*SETTINGS_KEYS.items(), *SETTINGS_KEYS_KEYS.items()],
@@ -181,6 +185,7 @@ def test_dataclass_fields_are_the_table_keys() -> None:
         (HubConfig, HUB_KEYS),
         (Rule, RULE_KEYS),
         (UploadSettings, UPLOAD_KEYS),
+        (StateSettings, STATE_KEYS),
         (MetricsSettings, METRICS_KEYS),
     ):
         assert [f.name for f in fields(cls)] == [s.name for s in specs], cls.__name__

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.ledger_stores import Store
 from tests.unit.ledger_helpers import NOW, make_in_state
 from watcher.errors import LedgerError
 from watcher.ledger import Ledger
@@ -24,8 +24,8 @@ AT = NOW + 50  # the `now` of every operation below
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite3") as led:
+def ledger(ledger_store: Store) -> Iterator[Ledger]:
+    with ledger_store.open() as led:
         yield led
 
 

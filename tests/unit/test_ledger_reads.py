@@ -1,23 +1,23 @@
 """Ledger reads: the due queue, counts and the state filter.
 
-Every test uses a real SQLite file in tmp_path.
+Every test runs on both backends: a real SQLite file, and a PostgreSQL schema of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.ledger_stores import Store
 from tests.unit.ledger_helpers import NOW, make_in_state, ready
 from watcher.ledger import Ledger
 from watcher.model import DropState
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite3") as led:
+def ledger(ledger_store: Store) -> Iterator[Ledger]:
+    with ledger_store.open() as led:
         yield led
 
 

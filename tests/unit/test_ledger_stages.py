@@ -1,13 +1,13 @@
 """The ledger's stages around a run: files recorded at detection, uploads, the remote check,
-results — each durable, so a restart resumes where the last process stopped."""
+results — each durable, so a restart resumes where the last process stopped. On both backends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.ledger_stores import Store
 from tests.unit.ledger_helpers import NOW
 from watcher.ledger import Ledger
 from watcher.model import DropFile, DropState
@@ -19,13 +19,8 @@ FILES = (
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.sqlite3"
-
-
-@pytest.fixture
-def ledger(path: Path) -> Iterator[Ledger]:
-    with Ledger(path) as led:
+def ledger(ledger_store: Store) -> Iterator[Ledger]:
+    with ledger_store.open() as led:
         yield led
 
 
@@ -42,22 +37,22 @@ def _record(led: Ledger, state: DropState, files=FILES):
     )
 
 
-def test_files_recorded_at_detection_survive_a_reopen(ledger: Ledger, path: Path):
+def test_files_recorded_at_detection_survive_a_reopen(ledger: Ledger, ledger_store: Store):
     """The files of an upload drop are in the ledger with the row, in one transaction."""
     d = _record(ledger, DropState.UPLOADING)
     ledger.close()
-    with Ledger(path) as again:
+    with ledger_store.open() as again:
         assert again.stages.files_of(d.id) == list(FILES)
         assert again.get(d.id).state is DropState.UPLOADING
 
 
-def test_an_upload_resumes_from_the_files_already_sent(ledger: Ledger, path: Path):
+def test_an_upload_resumes_from_the_files_already_sent(ledger: Ledger, ledger_store: Store):
     """Batch id and each uploaded file are durable; a new batch starts every file over."""
     d = _record(ledger, DropState.UPLOADING)
     ledger.stages.set_batch(d.id, batch_id=41, now=NOW + 1)
     ledger.stages.file_uploaded(d.id, "a.pdf", now=NOW + 2)
     ledger.close()
-    with Ledger(path) as again:
+    with ledger_store.open() as again:
         assert again.get(d.id).batch_id == 41
         assert [f.uploaded for f in again.stages.files_of(d.id)] == [True, False]
         again.stages.set_batch(d.id, batch_id=42, now=NOW + 3)

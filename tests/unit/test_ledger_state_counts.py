@@ -1,20 +1,21 @@
-"""ledger.state_counts: the one read a metrics scrape makes (per rule and state)."""
+"""ledger.state_counts: the one read a metrics scrape makes (per rule and state), on both
+backends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.ledger_stores import Store
 from tests.unit.ledger_helpers import NOW, make_in_state, ready
 from watcher.ledger import Ledger, state_counts
 from watcher.model import DropState, StateCount
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite3") as led:
+def ledger(ledger_store: Store) -> Iterator[Ledger]:
+    with ledger_store.open() as led:
         yield led
 
 

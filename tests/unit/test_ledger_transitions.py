@@ -1,7 +1,7 @@
 """Ledger transitions: what each state-changing operation writes, and what it refuses.
 
-Every test uses a real SQLite file in tmp_path. The full state x operation table is in
-test_ledger_matrix.py.
+Every test runs on both backends: a real SQLite file, and a PostgreSQL schema of its own. The
+full state x operation table is in test_ledger_matrix.py.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.ledger_stores import Store
 from tests.unit.ledger_helpers import NOW, insert_detected, make_in_state, ready
 from watcher.errors import LedgerError
 from watcher.ledger import Ledger
@@ -20,8 +20,8 @@ from watcher.model import TERMINAL, DropState
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite3") as led:
+def ledger(ledger_store: Store) -> Iterator[Ledger]:
+    with ledger_store.open() as led:
         yield led
 
 

@@ -21,6 +21,7 @@ import structlog
 
 from watcher.app.dryrun import open_dry_run
 from watcher.app.hubclient import build_client
+from watcher.app.ledgers import open_daemon_ledger
 from watcher.app.lock import StateDirLock
 from watcher.app.reload import Reloader
 from watcher.app.systemd import systemd_pings
@@ -34,7 +35,6 @@ from watcher.errors import (
     TokenError,
 )
 from watcher.hub.client import HubClient
-from watcher.ledger import Ledger
 from watcher.logs import LogFormat, configure_logging
 from watcher.metrics import NO_METRICS
 from watcher.pipeline import Pipeline
@@ -128,7 +128,7 @@ class Daemon:
                 dry.close()
             return
         try:
-            ledger = Ledger.in_state_dir(config.state_dir)
+            ledger = open_daemon_ledger(config)
         except LedgerError as exc:
             client.close()
             log.error("ledger.unusable", error=str(exc))

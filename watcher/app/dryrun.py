@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import structlog
 
+from watcher.app.ledgers import open_ledger
 from watcher.config import Config
 from watcher.errors import LedgerError
 from watcher.hub.client import HubClient
-from watcher.ledger import Ledger, ledger_path
+from watcher.ledger import ledger_path
 from watcher.pipeline.dryrun import DryRunPipeline
 
 log = structlog.get_logger("watcher.daemon")
@@ -24,11 +25,10 @@ def open_dry_run(config: Config, client: HubClient) -> DryRunPipeline:
 
 def known_drops(config: Config) -> set[tuple[str, str]]:
     """(rule, drop) of every live row of the real ledger, read-only; empty when there is none."""
-    path = ledger_path(config.state_dir)
-    if not path.exists():
+    if config.state.backend == "sqlite" and not ledger_path(config.state_dir).exists():
         return set()
     try:
-        ledger = Ledger.open_readonly(path)
+        ledger = open_ledger(config, readonly=True)
     except LedgerError as exc:
         log.warning("dry_run.ledger_unreadable", error=str(exc), hint="every drop counts as new")
         return set()

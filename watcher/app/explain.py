@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from watcher.app.ledgers import open_ledger
 from watcher.app.locate import Located, locate, match_rule
 from watcher.app.readiness import (
     Blocker,
@@ -31,7 +32,7 @@ from watcher.errors import LedgerError
 from watcher.fs.scan import list_root, scan_drop
 from watcher.hub.client import HubClient
 from watcher.hub.errors import HubError
-from watcher.ledger import Ledger, ledger_path
+from watcher.ledger import ledger_path
 from watcher.ledger.transitions import BEFORE_SUBMIT
 from watcher.model import Drop, DropFile, DropState, Scan
 from watcher.pipeline.intake import escaped, name_problem
@@ -296,11 +297,10 @@ def _explain_gone(config: Config, rule: Rule, drop: str, base: dict[str, Any]) -
 
 def _last_archived(config: Config, rule: str, drop: str) -> Drop | None:
     """The most recently updated archived row of (rule, drop), read-only; None if none."""
-    path = ledger_path(config.state_dir)
-    if not path.exists():
+    if config.state.backend == "sqlite" and not ledger_path(config.state_dir).exists():
         return None
     try:
-        with Ledger.open_readonly(path) as ledger:
+        with open_ledger(config, readonly=True) as ledger:
             rows = [d for d in ledger.all_drops() if d.rule == rule and d.drop == drop]
     except LedgerError:
         return None
@@ -310,10 +310,10 @@ def _last_archived(config: Config, rule: str, drop: str) -> Drop | None:
 def read_ledger(config: Config, rule: str, drop: str) -> tuple[Drop | None, str | None]:
     """The live ledger row of (rule, drop), read-only; None with a note when there is none."""
     path = ledger_path(config.state_dir)
-    if not path.exists():
+    if config.state.backend == "sqlite" and not path.exists():
         return None, f"not seen yet (no ledger at {path})"
     try:
-        with Ledger.open_readonly(path) as ledger:
+        with open_ledger(config, readonly=True) as ledger:
             row = ledger.find_active(rule, drop)
     except LedgerError as exc:
         return None, f"ledger not readable: {exc}"

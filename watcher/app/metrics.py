@@ -148,14 +148,16 @@ class MetricsEndpoint:
 
 
 def _ledger_problem(pipeline: Pipeline) -> str | None:
-    """Why the ledger cannot be written, or None: it answers a read, and its file and folder
-    are writable (a read-only remount or a lost permission show here first)."""
+    """Why the ledger cannot be written, or None: it answers a read, and (SQLite) its file and
+    folder are writable (a read-only remount or a lost permission show here first)."""
     ledger = pipeline.state.ledger
     try:
         ledger.schema_version()
     except LedgerError as exc:
         return f"ledger unusable: {exc}"
     path = ledger.path
+    if path is None:  # a database server: answering the read is all we can check here
+        return None
     for target in (path, path.parent):
         if target.exists() and not os.access(target, os.W_OK):
             return f"ledger not writable: {target}"

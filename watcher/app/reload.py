@@ -109,6 +109,8 @@ class Reloader:
             return
         if new.state_dir != old.state_dir:
             log.warning("config.restart_needed", key="state_dir", using=str(old.state_dir))
+        if new.state != old.state:
+            log.warning("config.restart_needed", key="state", using=old.state.backend)
         if new.metrics != old.metrics:
             log.warning("config.restart_needed", key="metrics", using=old.metrics.listen)
         self.config = new

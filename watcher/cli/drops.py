@@ -18,13 +18,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    from watcher.app.ledgers import open_ledger
     from watcher.config import load_config
-    from watcher.ledger import Ledger, ledger_path
     from watcher.model import DropState
     from watcher.pipeline.intake import first_stage
 
     config = load_config(args.config)
-    ledger = Ledger(ledger_path(config.state_dir))
+    ledger = open_ledger(config)
     try:
         found = ledger.get(args.drop_id)
         rule = next((r for r in config.rules if found and r.name == found.rule), None)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from watcher import __version__
-from watcher.cli import config_cmds, daemon_cmds, drops, explain, status
+from watcher.cli import config_cmds, daemon_cmds, drops, explain, ledger_cmds, status
 from watcher.cli.exits import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, exit_code_for
 from watcher.errors import ConfigError, WatcherError
 
@@ -25,6 +25,7 @@ COMMANDS = (
     status.register,
     explain.register,
     drops.register,
+    ledger_cmds.register,
     daemon_cmds.register_demo,
 )
 

@@ -8,7 +8,6 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watcher.cli.args import config_arg
@@ -16,6 +15,7 @@ from watcher.cli.exits import EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:
     from watcher.config import Config
+    from watcher.ledger import HostBeat
     from watcher.model import Drop
 
 DEFAULT_WATCH_S = 2.0
@@ -41,34 +41,33 @@ def register(sub: Any) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from watcher.config import load_config
-    from watcher.ledger import ledger_path
 
     config = load_config(args.config)
-    path = ledger_path(config.state_dir)
     if args.watch is None:
-        drops = _read(path)
+        drops, hosts = _read(config)
         problem = _unknown_rules(args.rule, config, drops)
         if problem is not None:
             print(f"aihub-watcher: {problem}", file=sys.stderr)
             return EXIT_INVALID
-        print(_output(args, config, drops))
+        print(_output(args, config, drops, hosts))
         return EXIT_OK
     if args.watch <= 0:
         print("aihub-watcher: --watch needs a positive number of seconds", file=sys.stderr)
         return EXIT_INVALID
-    return _watch(args, config, path)
+    return _watch(args, config)
 
 
-def _read(path: Path) -> list[Drop]:
-    """Every drop in the ledger at `path`, read-only.
+def _read(config: Config) -> tuple[list[Drop], list[HostBeat]]:
+    """Every drop in the config's ledger (SQLite or PostgreSQL), read-only, and the hosts
+    that share it (none on SQLite).
 
     Raises:
         LedgerError: no ledger there, or not readable.
     """
-    from watcher.ledger import Ledger
+    from watcher.app.ledgers import open_ledger
 
-    with Ledger.open_readonly(path) as ledger:
-        return ledger.all_drops()
+    with open_ledger(config, readonly=True) as ledger:
+        return ledger.all_drops(), ledger.hosts()
 
 
 def _unknown_rules(wanted: list[str] | None, config: Config, drops: list[Drop]) -> str | None:
@@ -80,7 +79,9 @@ def _unknown_rules(wanted: list[str] | None, config: Config, drops: list[Drop]) 
     return f"unknown rule {names}; known rules: {', '.join(sorted(known)) or '(none)'}"
 
 
-def _output(args: argparse.Namespace, config: Config, drops: list[Drop]) -> str:
+def _output(
+    args: argparse.Namespace, config: Config, drops: list[Drop], hosts: Sequence[HostBeat] = ()
+) -> str:
     from watcher.cli.status_view import as_json, render
 
     if args.rule:
@@ -88,9 +89,12 @@ def _output(args: argparse.Namespace, config: Config, drops: list[Drop]) -> str:
     shown = [d for d in drops if d.state in set(args.state)] if args.state else drops
     now = time.time()
     waiting = _waiting_for_schedule(config, shown, now)
+    alive = {h.host_id: h.alive(now, config.state.lease_seconds) for h in hosts}
     if args.json:
-        return json.dumps(as_json(drops, shown, now, waiting=waiting), indent=2)
-    return render(drops, shown, now, waiting=waiting)
+        return json.dumps(
+            as_json(drops, shown, now, waiting=waiting, hosts=hosts, alive=alive), indent=2
+        )
+    return render(drops, shown, now, waiting=waiting, hosts=hosts, alive=alive)
 
 
 def _waiting_for_schedule(
@@ -110,12 +114,12 @@ def _waiting_for_schedule(
     return {d.id: by_rule[d.rule] for d in drops if d.state == "ready" and d.rule in by_rule}
 
 
-def _watch(args: argparse.Namespace, config: Config, path: Path) -> int:
+def _watch(args: argparse.Namespace, config: Config) -> int:
     """Redraw until Ctrl-C: in place on a terminal, one snapshot after another otherwise."""
     from watcher.errors import LedgerError
 
     try:
-        first = _read(path)
+        first, _ = _read(config)
     except LedgerError:
         first = []  # the daemon has not created it yet: redraw until it does
     problem = _unknown_rules(args.rule, config, first)
@@ -128,7 +132,7 @@ def _watch(args: argparse.Namespace, config: Config, path: Path) -> int:
             stamp = datetime.now().strftime("%H:%M:%S")
             head = f"every {args.watch:g}s, {stamp} (Ctrl-C to quit)"
             try:
-                body = _output(args, config, _read(path))
+                body = _output(args, config, *_read(config))
             except LedgerError as exc:
                 body = f"no ledger to show yet: {exc}"
             text = body if args.json else f"{head}\n\n{body}"

@@ -85,18 +85,49 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def render(counted: Sequence[Drop], shown: Sequence[Drop], now: float, *, waiting: Waiting) -> str:
-    """Counts over `counted` (the rule filter applied) at the top, then the `shown` rows."""
-    parts = counts_lines(counted)
+def host_lines(hosts: Sequence[Any], now: float, alive: Mapping[str, bool]) -> list[str]:
+    """A shared ledger: one line per host, alive or silent by its last heartbeat."""
+    return [
+        f"host {h.host_id}: {'alive' if alive[h.host_id] else 'silent'}, "
+        f"last heartbeat {human_age(now - h.heartbeat_at)} ago"
+        for h in hosts
+    ]
+
+
+def render(
+    counted: Sequence[Drop],
+    shown: Sequence[Drop],
+    now: float,
+    *,
+    waiting: Waiting,
+    hosts: Sequence[Any] = (),
+    alive: Mapping[str, bool] | None = None,
+) -> str:
+    """Counts over `counted` (the rule filter applied) at the top, then the `shown` rows. On a
+    shared ledger (`hosts`), the hosts and a HOST column: which one submitted each drop."""
+    parts = counts_lines(counted) + host_lines(hosts, now, alive or {})
     if shown:
-        parts += ["", table(HEADER, drop_rows(shown, now, waiting))]
+        header: tuple[str, ...] = HEADER
+        rows = drop_rows(shown, now, waiting)
+        if hosts:
+            header = (*HEADER[:4], "HOST", *HEADER[4:])
+            rows = [
+                (*r[:4], d.submitted_by or "-", *r[4:]) for r, d in zip(rows, shown, strict=True)
+            ]
+        parts += ["", table(header, rows)]
     elif counted:
         parts += ["", "no drops in the selected states"]
     return "\n".join(parts)
 
 
 def as_json(
-    counted: Sequence[Drop], shown: Sequence[Drop], now: float, *, waiting: Waiting
+    counted: Sequence[Drop],
+    shown: Sequence[Drop],
+    now: float,
+    *,
+    waiting: Waiting,
+    hosts: Sequence[Any] = (),
+    alive: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     return {
         "counts": state_counts(counted),
@@ -121,7 +152,18 @@ def as_json(
                 "results_path": d.results_path,
                 "results_error": d.results_error,
                 "waiting_for_schedule": waiting.get(d.id),
+                "submitted_by": d.submitted_by,
+                "claimed_by": d.claimed_by,
             }
             for d in shown
+        ],
+        # A shared ledger (PostgreSQL): each host and whether its heartbeat is recent.
+        "hosts": [
+            {
+                "host_id": h.host_id,
+                "alive": (alive or {}).get(h.host_id, False),
+                "heartbeat_age_seconds": round(now - h.heartbeat_at, 3),
+            }
+            for h in hosts
         ],
     }

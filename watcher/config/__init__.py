@@ -20,13 +20,21 @@ from watcher.config.keys import (
     SETTINGS_KEYS,
     SETTINGS_KEYS_KEYS,
     SOURCES,
+    STATE_KEYS,
     TAGS_DAEMON_RESERVE,
     TAGS_MAX_TOTAL,
     TOP_KEYS,
     UPLOAD_KEYS,
     KeySpec,
 )
-from watcher.config.model import Config, HubConfig, MetricsSettings, Rule, UploadSettings
+from watcher.config.model import (
+    Config,
+    HubConfig,
+    MetricsSettings,
+    Rule,
+    StateSettings,
+    UploadSettings,
+)
 from watcher.config.parser import load_config, parse_config
 from watcher.config.paths import (
     RESULTS_SUFFIX,
@@ -66,6 +74,7 @@ __all__ = [
     "SETTINGS_KEYS",
     "SETTINGS_KEYS_KEYS",
     "SOURCES",
+    "STATE_KEYS",
     "TAGS_DAEMON_RESERVE",
     "TAGS_MAX_TOTAL",
     "TEMPLATE_FIELDS",
@@ -77,6 +86,7 @@ __all__ = [
     "KeySpec",
     "MetricsSettings",
     "Rule",
+    "StateSettings",
     "TemplatePart",
     "UploadSettings",
     "clean_drop",

@@ -13,6 +13,7 @@ from typing import Final
 
 from watcher.config import checks
 from watcher.config.keys_rules import DROP_MODES, OBSERVER_KINDS, RULE_KEYS, SOURCES
+from watcher.config.keys_state import STATE_DEFAULTS, STATE_KEYS
 from watcher.config.keys_upload import RESULTS_OPTION_KEYS, UPLOAD_KEYS
 from watcher.config.keyspec import KeySpec, Kind, defaults_of
 from watcher.config.listen import check_listen
@@ -32,6 +33,7 @@ __all__ = [
     "SETTINGS_KEYS",
     "SETTINGS_KEYS_KEYS",
     "SOURCES",
+    "STATE_KEYS",
     "TAGS_DAEMON_RESERVE",
     "TAGS_MAX_TOTAL",
     "TOP_BY_NAME",
@@ -138,7 +140,14 @@ TOP_KEYS: Final[tuple[KeySpec, ...]] = (
         kind="path",
         default=DEFAULT_STATE_DIR,
         relative_to_config=True,
-        doc="where the ledger lives (unset: $STATE_DIRECTORY, else /var/lib/aihub-watcher)",
+        doc="lock file and sqlite ledger (unset: $STATE_DIRECTORY, else /var/lib/aihub-watcher)",
+    ),
+    KeySpec(
+        name="state",
+        kind="group",
+        default=STATE_DEFAULTS,
+        keys=STATE_KEYS,
+        doc="the ledger's storage: sqlite (the default) or a shared postgresql database",
     ),
     KeySpec(
         name="log_level",

@@ -1,4 +1,5 @@
-"""The validated config as frozen dataclasses: HubConfig, UploadSettings, Rule, Config.
+"""The validated config as frozen dataclasses: HubConfig, StateSettings, UploadSettings, Rule,
+Config.
 
 Core: imports only the stdlib and this package. Every field default comes from the key tables.
 """
@@ -17,6 +18,7 @@ from watcher.config.keys import (
     HUB_KEYS,
     METRICS_KEYS,
     RULE_KEYS,
+    STATE_KEYS,
     TOP_KEYS,
     UPLOAD_KEYS,
     defaults_of,
@@ -24,13 +26,15 @@ from watcher.config.keys import (
 from watcher.config.listen import parse_listen
 from watcher.config.schedule import Schedule, parse_schedule
 from watcher.errors import ConfigIssue
+from watcher.redact import redact_dsn
 
-__all__ = ["Config", "HubConfig", "MetricsSettings", "Rule", "UploadSettings"]
+__all__ = ["Config", "HubConfig", "MetricsSettings", "Rule", "StateSettings", "UploadSettings"]
 
 _HUB: Final = defaults_of(HUB_KEYS)
 _RULE: Final = defaults_of(RULE_KEYS)
 _UPLOAD: Final = defaults_of(UPLOAD_KEYS)
 _TOP: Final = defaults_of(TOP_KEYS)
+_STATE: Final = defaults_of(STATE_KEYS)
 _METRICS: Final = defaults_of(METRICS_KEYS)
 
 
@@ -59,6 +63,23 @@ class HubConfig:
             TokenError: the source is missing, unreadable or empty (never holds the token).
         """
         return tokens.read_token(self, env)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class StateSettings:
+    """`state:`: where the ledger lives. The DSN may hold a password: the repr masks it."""
+
+    backend: Literal["sqlite", "postgresql"] = _STATE["backend"]
+    dsn: str | None = _STATE["dsn"]
+    host_id: str | None = _STATE["host_id"]
+    lease_seconds: float = _STATE["lease_seconds"]
+
+    def __repr__(self) -> str:
+        dsn = None if self.dsn is None else redact_dsn(self.dsn)
+        return (
+            f"StateSettings(backend={self.backend!r}, dsn={dsn!r}, host_id={self.host_id!r}, "
+            f"lease_seconds={self.lease_seconds!r})"
+        )
 
 
 def _frozen_settings(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -157,6 +178,7 @@ class Config:
     path: Path
     hub: HubConfig
     state_dir: Path
+    state: StateSettings = field(default_factory=StateSettings)
     log_level: str = _TOP["log_level"]
     shutdown_timeout_seconds: float = _TOP["shutdown_timeout_seconds"]
     metrics: MetricsSettings = field(default_factory=MetricsSettings)

@@ -23,7 +23,14 @@ from watcher.config.keys import (
     TOP_BY_NAME,
     TOP_VALUE_KEYS,
 )
-from watcher.config.model import Config, HubConfig, MetricsSettings, Rule, UploadSettings
+from watcher.config.model import (
+    Config,
+    HubConfig,
+    MetricsSettings,
+    Rule,
+    StateSettings,
+    UploadSettings,
+)
 from watcher.config.nodes import NodeReader
 from watcher.config.relations import check_relations
 from watcher.config.values import Draft, convert, read_section, report_unknown
@@ -120,19 +127,21 @@ def _document(reader: NodeReader, root: yaml.MappingNode, path: Path) -> Config 
             top.values[name] = convert(reader, TOP_BY_NAME[name], key, value, name)
             top.where[name] = (key, name)
     state_dir = _state_dir(reader, top)
+    state = _state(reader, top)
     defaults = _defaults(reader, entries.get("defaults"), root)
     drafts = _rules(reader, entries.get("rules"), root, defaults)
     cross_check(reader, drafts, top, state_dir)
 
-    if reader.has_errors() or hub is None or state_dir is None:
+    if reader.has_errors() or hub is None or state_dir is None or state is None:
         return None
     top.values["metrics"] = MetricsSettings(**top.values.get("metrics", {}))
     return Config(
         path=path,
         hub=hub,
         state_dir=state_dir,
+        state=state,
         # Keys left out take the dataclass defaults, which come from the key table.
-        **{n: v for n, v in top.values.items() if n != "state_dir"},
+        **{n: v for n, v in top.values.items() if n not in ("state_dir", "state")},
         rules=tuple(_rule(d) for d in drafts),
         warnings=tuple(reader.sorted_issues()),
     )
@@ -175,6 +184,30 @@ def _state_dir(reader: NodeReader, top: Draft) -> Path | None:
     # systemd's StateDirectory= sets $STATE_DIRECTORY (a ':'-separated list; ours is first).
     from_env = reader.env.get("STATE_DIRECTORY", "").split(":")[0]
     return Path(from_env) if from_env else Path(DEFAULT_STATE_DIR)
+
+
+def _state(reader: NodeReader, top: Draft) -> StateSettings | None:
+    """`state:` as StateSettings: backend postgresql needs a dsn; sqlite ignores one."""
+    values = top.values.get("state", {})
+    if values is INVALID:
+        return None
+    state = StateSettings(**values)
+    node = top.where["state"][0] if "state" in top.where else top.node
+    if state.backend == "postgresql" and state.dsn is None:
+        reader.issue(
+            node,
+            "state.dsn",
+            "backend: postgresql needs state.dsn, e.g. postgresql://watcher@db.example.com/aihub",
+        )
+        return None
+    if state.backend == "sqlite" and state.dsn is not None:
+        reader.issue(
+            node,
+            "state.dsn",
+            "is only used with backend: postgresql; the ledger stays in state_dir",
+            severity="warning",
+        )
+    return state
 
 
 def _defaults(

@@ -1,6 +1,7 @@
 """What a ledger storage backend provides: transactions and the queries/writes on drop rows.
 
-SQLite implements it today (`watcher.ledger.sqlite`). Imports only the core (`watcher.model`).
+SQLite (`watcher.ledger.sqlite`) and PostgreSQL (`watcher.ledger.postgres`) implement it, over
+the shared SQL of `watcher.ledger.sqlrows`. Imports only the core (`watcher.model`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class Queries(Protocol):
 
     @property
     def location(self) -> str:
-        """Where the ledger lives (a file path), for error messages."""
+        """Where the ledger lives (a file path, or a DSN without its password), for messages."""
         ...
 
     def get(self, drop_id: str) -> Drop | None:
@@ -47,6 +48,12 @@ class Queries(Protocol):
         those of `skip_rules`."""
         ...
 
+    def next_due_for(
+        self, host: str, now: float, *, skip_rules: Collection[str] = ()
+    ) -> float | None:
+        """`next_due_at` among the live `ready` rows `host` may claim at `now`."""
+        ...
+
     def in_state(self, states: Sequence[DropState], *, include_archived: bool) -> list[Drop]:
         """Rows in any of `states` (non-empty), oldest first."""
         ...
@@ -70,6 +77,10 @@ class Queries(Protocol):
 
     def results_pending(self) -> list[Drop]:
         """Live rows whose run's results are still to be saved, oldest first."""
+        ...
+
+    def hosts(self) -> list[tuple[str, float, float]]:
+        """(host_id, heartbeat_at, started_at) of every host that ever beat, by id."""
         ...
 
 
@@ -109,6 +120,26 @@ class Rows(Queries, Protocol):
         """Mark every file of the drop as not uploaded (a new batch)."""
         ...
 
+    def claimable(
+        self,
+        states: Sequence[DropState],
+        *,
+        host: str,
+        now: float,
+        limit: int | None,
+        due_at: float | None,
+        skip_rules: Collection[str] = (),
+        priority: Mapping[str, int] | None = None,
+    ) -> list[Drop]:
+        """Live rows in `states`, unclaimed, claimed by `host` or with a lease ended by `now`
+        (only the ones due at `due_at`, when given), locked for this transaction; rows another
+        transaction holds are skipped."""
+        ...
+
+    def beat(self, host: str, now: float, lease_until: float) -> int:
+        """Record `host`'s heartbeat; extend its unexpired leases; return how many."""
+        ...
+
 
 class Backend(Protocol):
     """One open ledger store. Thread-safe; a closed or read-only one raises RuntimeError on use.
@@ -118,8 +149,13 @@ class Backend(Protocol):
     """
 
     @property
-    def path(self) -> Path:
-        """Where the ledger lives."""
+    def path(self) -> Path | None:
+        """The ledger's file (SQLite); None for a database server."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the ledger lives (a file path, or a DSN without its password)."""
         ...
 
     @property

@@ -1,4 +1,5 @@
-"""`Ledger`: the one interface the pipeline and the CLI use, over a storage backend (SQLite).
+"""`Ledger`: the one interface the pipeline and the CLI use, over a storage backend (SQLite, or
+PostgreSQL when the `postgres` extra is installed): `LedgerBase` (opening, reads) and the writes.
 
 Each call is one read or write transaction. Imports only the core (`watcher.model`) and this
 package; never config, hub, fs, pipeline or detect.
@@ -6,18 +7,17 @@ package; never config, hub, fs, pipeline or detect.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
-from typing import Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from watcher.errors import LedgerError
 from watcher.ledger import transitions
-from watcher.ledger.backend import Backend, Rows
-from watcher.ledger.queue import DueQueue
-from watcher.ledger.sqlite import SQLiteBackend
-from watcher.ledger.stages import StageLedger
+from watcher.ledger.backend import Rows
+from watcher.ledger.claims import FENCED, ClaimLostError, Claims
+from watcher.ledger.copying import Copied, copy_rows
+from watcher.ledger.opening import LedgerBase
 from watcher.model import Drop, DropFile, DropState, StateCount, SubmittedRun
 
 P = ParamSpec("P")
@@ -28,137 +28,37 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
-class Ledger(DueQueue):
-    """The drop ledger: one row per drop, in one SQLite file (WAL, synchronous=FULL).
+def _record_or_theirs(rows: Rows, *, rule: str, drop: str, **kw: Any) -> Drop:
+    """`transitions.record_ready`, unless another host recorded the drop a moment ago."""
+    theirs = rows.find_active(rule, drop)
+    if theirs is None or theirs.state is DropState.DETECTED:
+        try:
+            return transitions.record_ready(rows, rule=rule, drop=drop, **kw)
+        except RuntimeError:
+            # Each statement sees the latest commits: theirs may have landed just now.
+            theirs = rows.find_active(rule, drop)
+            if theirs is None:
+                raise
+    return theirs
+
+
+class Ledger(LedgerBase):
+    """The drop ledger: one row per drop, in one SQLite file (WAL, synchronous=FULL) or in a
+    PostgreSQL schema.
 
     Every write method is one transaction and is durable when it returns. `batch()` groups
     several writes into one transaction. Impossible transitions raise RuntimeError (a bug); an
     unusable database raises LedgerError.
     """
 
-    def __init__(self, path: Path) -> None:
-        """Open or create the ledger at `path` and migrate it to `SCHEMA_VERSION`.
-
-        Raises:
-            LedgerError: the file is not an SQLite database, is not a ledger, or was written by
-                a newer aihub-watcher.
-        """
-        self._backend: Backend = SQLiteBackend.open(path)
-
-    @classmethod
-    def in_state_dir(cls, state_dir: Path) -> Ledger:
-        """Open (creating the directory and file if needed) `state_dir/ledger.sqlite3`.
-
-        Raises:
-            LedgerError: as for `Ledger(path)`, or the directory cannot be created.
-        """
-        return cls._on(SQLiteBackend.in_state_dir(state_dir))
-
-    @classmethod
-    def open_readonly(cls, path: Path) -> Ledger:
-        """Open an existing ledger read-only (for `status`): never creates it, never writes.
-
-        Raises:
-            LedgerError: there is no ledger at `path`, it is unreadable, or its schema is not
-                the one this version knows (run the daemon once to migrate it).
-        """
-        return cls._on(SQLiteBackend.open_readonly(path))
-
-    @classmethod
-    def _on(cls, backend: Backend) -> Ledger:
-        # Bypasses __init__, which opens a writable SQLite file.
-        ledger = cls.__new__(cls)
-        ledger._backend = backend
-        return ledger
-
-    @property
-    def path(self) -> Path:
-        """Where the ledger lives."""
-        return self._backend.path
-
-    @property
-    def readonly(self) -> bool:
-        """True when opened with `open_readonly`: every write raises RuntimeError."""
-        return self._backend.readonly
-
-    def close(self) -> None:
-        """Close the ledger (idempotent). Any later use raises RuntimeError."""
-        self._backend.close()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Ledger({str(self.path)!r}, {'ro' if self.readonly else 'rw'})"
-
-    @property
-    def stages(self) -> StageLedger:
-        """The calls of the remote check, the uploader and the results fetcher."""
-        return StageLedger(self._backend.read, self._backend.write)
-
-    def schema_version(self) -> int:
-        """The schema version of the open file (== SCHEMA_VERSION once opened)."""
-        return self._backend.schema_version()
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Group the write calls inside into ONE transaction (one fsync), all or nothing.
-
-        Nested batches join the outer one. On any exception everything in the batch is rolled
-        back. The Drops returned inside reflect uncommitted state until the block exits.
-        """
-        with self._backend.write():
-            yield
-
-    # --- reads --------------------------------------------------------------------------------
-
-    def get(self, drop_id: str) -> Drop | None:
-        """The row with this id (archived or not)."""
-        with self._backend.read() as rows:
-            return rows.get(drop_id)
-
-    def find_active(self, rule: str, drop: str) -> Drop | None:
-        """The live (not archived) row for (rule, drop), if any. There is at most one."""
-        with self._backend.read() as rows:
-            return rows.find_active(rule, drop)
-
-    def in_state(self, *states: DropState, include_archived: bool = False) -> list[Drop]:
-        """Rows in any of `states` (live ones unless include_archived), oldest first."""
-        if not states:
-            return []
-        with self._backend.read() as rows:
-            return rows.in_state(states, include_archived=include_archived)
-
-    def active_drops(self) -> list[Drop]:
-        """Every live (not archived) row, oldest first."""
-        return self.all_drops(include_archived=False)
-
-    def all_drops(self, *, include_archived: bool = True) -> list[Drop]:
-        """Every row, oldest first."""
-        with self._backend.read() as rows:
-            return rows.all_drops(include_archived=include_archived)
-
-    def counts(self) -> dict[str, int]:
-        """Drops per state, archived ones included (a drop moved away after its run is still
-        complete); every DropState value is a key (0 when none)."""
-        result = {state.value: 0 for state in DropState}
-        with self._backend.read() as rows:
-            result.update(rows.counts())
-        return result
-
     # --- writes: each is one transaction, or part of the enclosing batch() --------------------
     # What each one checks and writes is documented in `transitions`.
 
     def _write(self, op: Callable[Concatenate[Rows, P], T], *a: P.args, **k: P.kwargs) -> T:
         with self._backend.write() as rows:
+            if self._claims is not None and op.__name__ in FENCED:
+                # Every fenced operation takes the drop id first.
+                self._claims.fence(rows, str(a[0]), op.__name__)
             return op(rows, *a, **k)
 
     def record_ready(
@@ -176,9 +76,11 @@ class Ledger(DueQueue):
         files: Sequence[DropFile] = (),
     ) -> Drop:
         """A new row in `state` (ready, waiting_remote or uploading), with its `files`.
-        RuntimeError if (rule, drop) has another live row (the caller decides first)."""
+        RuntimeError if (rule, drop) has another live row (the caller decides first); on a
+        shared ledger that row is returned instead: another host recorded the drop first."""
+        op = transitions.record_ready if self._claims is None else _record_or_theirs
         return self._write(
-            transitions.record_ready,
+            op,
             rule=rule,
             drop=drop,
             fingerprint=fingerprint,
@@ -241,14 +143,20 @@ class Ledger(DueQueue):
         deployment_id: str | None = None,
     ) -> Drop:
         """Record the intent to POST (ready -> submitting), durable before the request is sent.
-        input_dir/deployment_id, when given, replace the stored ones (the rule changed)."""
-        return self._write(
-            transitions.begin_submit,
-            drop_id,
-            now=now,
-            input_dir=input_dir,
-            deployment_id=deployment_id,
-        )
+        input_dir/deployment_id, when given, replace the stored ones (the rule changed). On a
+        shared ledger the drop must be this host's claim; it records the host as submitter."""
+        with self._backend.write() as rows:
+            begun = self._write(
+                transitions.begin_submit,
+                drop_id,
+                now=now,
+                input_dir=input_dir,
+                deployment_id=deployment_id,
+            )
+            if self._claims is None:
+                return begun
+            rows.update(drop_id, {"submitted_by": self._claims.host})
+            return dataclasses.replace(begun, submitted_by=self._claims.host)
 
     def begin_submit_many(self, drop_ids: Iterable[str], *, now: float) -> list[Drop]:
         """`begin_submit` for each id in ONE transaction (all or nothing)."""
@@ -268,8 +176,19 @@ class Ledger(DueQueue):
         )
 
     def mark_submitted_many(self, results: Iterable[SubmittedRun], *, now: float) -> list[Drop]:
-        """`mark_submitted` for each result in ONE transaction (all or nothing)."""
-        return self._write(transitions.mark_submitted_many, results, now=now)
+        """`mark_submitted` for each result in ONE transaction (all or nothing). On a shared
+        ledger, a drop no longer ours is left out (its new holder adopts the run by tag)."""
+        if self._claims is None:
+            return self._write(transitions.mark_submitted_many, results, now=now)
+        done: list[Drop] = []
+        with self._backend.write() as rows:
+            for r in results:
+                try:
+                    self._claims.fence(rows, r.drop_id, "mark_submitted")
+                except ClaimLostError:
+                    continue
+                done.append(transitions.mark_submitted_many(rows, [r], now=now)[0])
+        return done
 
     def schedule_retry(
         self, drop_id: str, *, next_attempt_at: float, error: str, now: float
@@ -306,8 +225,14 @@ class Ledger(DueQueue):
         )
 
     def mark_post_action_done(self, drop_id: str, *, now: float | None = None) -> None:
-        """The post-run action (keep/delete/move) ran; only after a terminal state."""
-        self._write(transitions.mark_post_action_done, drop_id, now=_now(now))
+        """The post-run action (keep/delete/move) ran; only after a terminal state. On a shared
+        ledger the drop's claim ends with it: nothing is left to do."""
+        with self._backend.write() as rows:
+            if self._claims is not None:
+                self._claims.fence(rows, drop_id, "mark_post_action_done")
+            transitions.mark_post_action_done(rows, drop_id, now=_now(now))
+            if self._claims is not None:
+                self._claims.let_go(rows, drop_id)
 
     def rearm(self, drop_id: str, *, now: float, state: DropState = DropState.READY) -> Drop:
         """`aihub-watcher retry`: failed/rejected -> `state` (its rule's first stage).
@@ -316,6 +241,104 @@ class Ledger(DueQueue):
             LedgerError: no such drop, it is archived, or it is not failed/rejected.
         """
         return self._write(transitions.rearm, drop_id, now=now, state=state)
+
+    def copy_from(self, source: LedgerBase) -> Copied:
+        """`ledger migrate`: every row of `source` (drops, archived ones, files) into this
+        ledger, in one transaction, with ids, states and runs kept.
+
+        Raises:
+            LedgerError: this ledger already holds drops (it would mix two histories), or a
+                storage error (nothing is written).
+        """
+        with source._backend.read() as rows, self._backend.write() as target:
+            existing = len(target.all_drops(include_archived=True))
+            if existing:
+                raise LedgerError(
+                    f"ledger {self.location} already holds {existing} drops: migrate into "
+                    "an empty database or schema"
+                )
+            return copy_rows(rows, target)
+
+    # --- claims: a ledger several hosts share ------------------------------------------------
+
+    def act_as(self, host: str, *, lease_s: float, clock: Callable[[], float] = time.time) -> None:
+        """Work as `host` on a shared ledger from now on: `due` and `take` claim the rows they
+        return, and each change to a claimed drop checks the claim (ClaimLostError)."""
+        self._claims = Claims(host, lease_s, clock)
+        # A host frozen inside a transaction must not hold the others' rows beyond its lease.
+        limit = getattr(self._backend, "limit_idle_transactions", None)
+        if limit is not None:
+            limit(max(1.0, lease_s / 3))
+
+    @property
+    def host(self) -> str | None:
+        """The host this ledger works as (`act_as`); None on a single host."""
+        return None if self._claims is None else self._claims.host
+
+    def due(
+        self,
+        now: float,
+        limit: int = 1000,
+        *,
+        skip_rules: Collection[str] = (),
+        priority: Mapping[str, int] | None = None,
+    ) -> list[Drop]:
+        """As `DueQueue.due`; on a shared ledger, only the drops this host holds or now claims
+        (FOR UPDATE SKIP LOCKED: never one another host is claiming)."""
+        if self._claims is None:
+            return super().due(now, limit, skip_rules=skip_rules, priority=priority)
+        with self._backend.write() as rows:
+            return self._claims.take(
+                rows,
+                (DropState.READY,),
+                due_at=now,
+                limit=limit,
+                skip_rules=skip_rules,
+                priority=priority,
+            )
+
+    def next_due_at(self, *, skip_rules: Collection[str] = ()) -> float | None:
+        """As `DueQueue.next_due_at`; on a shared ledger, among the drops this host may claim
+        (another host's claimed backlog would wake the submit loop for nothing)."""
+        if self._claims is None:
+            return super().next_due_at(skip_rules=skip_rules)
+        with self._backend.read() as rows:
+            return rows.next_due_for(self._claims.host, self._claims.clock(), skip_rules=skip_rules)
+
+    def take(self, *states: DropState, only_new: bool = False) -> list[Drop]:
+        """The live rows in `states` this host works on, oldest first: every one on a single
+        host; on a shared ledger, those it holds plus those nobody holds or whose holder's
+        lease ended, claimed now. `only_new`: only the ones claimed now (a takeover)."""
+        if self._claims is None:
+            return [] if only_new else self.in_state(*states)
+        with self._backend.write() as rows:
+            return self._claims.take(rows, states, only_new=only_new)
+
+    def claim(self, drop_id: str) -> bool:
+        """Make this drop this host's work: True when it is (always on a single host), False
+        while another host's lease on it holds."""
+        if self._claims is None:
+            return True
+        with self._backend.write() as rows:
+            return self._claims.claim_one(rows, drop_id)
+
+    def check_claim(self, drop_id: str) -> None:
+        """Right before a request that cannot be fenced (the POST of a run): the drop must
+        still be this host's claim (nothing to check on a single host).
+
+        Raises:
+            ClaimLostError: another host took it over, or our lease on it ended.
+        """
+        if self._claims is not None:
+            with self._backend.read() as rows:
+                self._claims.fence(rows, drop_id, "post")
+
+    def heartbeat(self) -> int:
+        """This host is alive: extend its unexpired leases (0 on a single host)."""
+        if self._claims is None:
+            return 0
+        with self._backend.write() as rows:
+            return self._claims.beat(rows)
 
 
 def state_counts(ledger: Ledger, now: float) -> list[StateCount]:

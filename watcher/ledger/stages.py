@@ -95,12 +95,17 @@ class StageLedger:
         self,
         read: Callable[[], AbstractContextManager[Queries]],
         write: Callable[[], AbstractContextManager[Rows]],
+        fence: Callable[[Rows, str, str], None] | None = None,
     ) -> None:
         self._read = read
         self._write = write
+        # A shared ledger: checks in each write's transaction that the drop is still ours.
+        self._fence = fence
 
     def _do(self, op: Callable[Concatenate[Rows, P], T], *a: P.args, **k: P.kwargs) -> T:
         with self._write() as rows:
+            if self._fence is not None:
+                self._fence(rows, str(a[0]), op.__name__)
             return op(rows, *a, **k)
 
     def files_of(self, drop_id: str) -> list[DropFile]:

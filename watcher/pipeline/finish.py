@@ -15,6 +15,7 @@ import structlog
 
 from watcher.hub.errors import HubError, HubRejectedError
 from watcher.hub.policy import backoff_delay_s
+from watcher.ledger import ClaimLostError
 from watcher.ledger.stages import RESULTS_PENDING
 from watcher.model import Drop, DropState
 from watcher.pipeline import actions, fsops
@@ -84,7 +85,8 @@ class Finisher:
         """Apply on_complete / on_failure to a drop whose run ended."""
         state = self._state
         rule = state.rules.get(drop.rule)
-        if rule is None or drop.post_action_done:
+        if rule is None or drop.post_action_done or not state.ledger.claim(drop.id):
+            # A shared ledger: another host holds the drop, and runs its post-run work.
             self._retries.pop(drop.id, None)
             return
         if drop.results_state == RESULTS_PENDING:
@@ -101,7 +103,11 @@ class Finisher:
             self._failed(drop, attempt, fields, exc)
             return
         self._retries.pop(drop.id, None)
-        state.ledger.mark_post_action_done(drop.id)
+        try:
+            state.ledger.mark_post_action_done(drop.id)
+        except ClaimLostError as exc:  # its new holder finds the action done (idempotent)
+            log.warning("claim.lost", drop_id=drop.id, error=str(exc))
+            return
         if action == "keep":
             return
         state.ledger.archive(drop.id)

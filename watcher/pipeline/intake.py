@@ -67,7 +67,9 @@ class Intake:
             return
         try:
             with self._state.ledger.batch():
-                for ready in pending:
+                # One order on every host: two hosts recording the same drops at once on a
+                # shared ledger then wait for each other instead of deadlocking.
+                for ready in sorted(pending, key=lambda r: (r.rule, r.drop)):
                     try:
                         self._record(ready)
                     except Exception as exc:

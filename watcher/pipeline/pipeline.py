@@ -17,6 +17,7 @@ from watcher.ledger import Ledger
 from watcher.metrics import NO_METRICS, Metrics
 from watcher.model import ReadyDrop
 from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.claims import ClaimKeeper
 from watcher.pipeline.finish import Finisher
 from watcher.pipeline.gate import Gate, RateLimiter
 from watcher.pipeline.housekeeping import Housekeeper
@@ -81,6 +82,7 @@ class Pipeline:
             max_s=track_max_s,
         )
         self.housekeeper = Housekeeper(state, interval_s=housekeeping_s)
+        self.claims = ClaimKeeper(state)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -140,7 +142,10 @@ class Pipeline:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Load the live drops; queue those left `submitting` for reconcile; track the rest."""
+        """Load the live drops; queue those left `submitting` for reconcile; track the rest.
+        On a shared ledger: only the drops this host holds or now claims."""
+        if self.claims.active:
+            self.state.ledger.heartbeat()
         self.intake.load_known()
         self.tracker.load_tracked()
         self.reconciler.load_left_submitting()
@@ -157,6 +162,8 @@ class Pipeline:
             tg.create_task(self.remote.run(), name="remote check")
             tg.create_task(self.uploader.run(), name="upload")
             tg.create_task(self.results.run(), name="results")
+            if self.claims.active:
+                tg.create_task(self.claims.run(), name="claims")
 
     async def drain(self, timeout_s: float) -> int:
         """Stop taking drops; let in-flight requests finish within `timeout_s`.

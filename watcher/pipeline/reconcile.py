@@ -45,7 +45,7 @@ class Reconciler:
 
     def load_left_submitting(self) -> None:
         """Startup: every drop left `submitting` is listed for before anything else."""
-        left = self._state.ledger.in_state(DropState.SUBMITTING)
+        left = self._state.ledger.take(DropState.SUBMITTING)
         if left:
             log.info("reconcile.startup", drops=len(left))
             self._state.needs_reconcile.update(

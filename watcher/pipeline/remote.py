@@ -17,6 +17,7 @@ from watcher.hub.errors import HubAuthError, HubError
 from watcher.hub.models import FileMetadata
 from watcher.model import Drop, DropFile, DropState
 from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.claims import guarded
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.state import BEAT_S, PipelineState
 
@@ -59,13 +60,13 @@ class RemoteCheck:
             if not await self._gate.wait_unpaused(BEAT_S):
                 continue
             now = time.monotonic()
-            drops = state.ledger.in_state(DropState.WAITING_REMOTE)
+            drops = state.ledger.take(DropState.WAITING_REMOTE)
             live = {d.id for d in drops}
             for gone in set(self._waiting) - live:
                 del self._waiting[gone]
             due = [d for d in drops if self._waiting.setdefault(d.id, _Waiting()).next_at <= now]
             if due:
-                await asyncio.gather(*(self.check(d) for d in due))
+                await asyncio.gather(*(guarded(self.check(d)) for d in due))
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:

@@ -22,6 +22,7 @@ from watcher.hub.policy import backoff_delay_s
 from watcher.model import Drop
 from watcher.pipeline import fsops
 from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.claims import guarded
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.state import BEAT_S, PipelineState
 
@@ -59,8 +60,8 @@ class ResultsFetcher:
             if await self._gate.wait_unpaused(BEAT_S):
                 now = time.monotonic()
                 for d in self._pending():
-                    if self._retry_at.get(d.id, 0.0) <= now:
-                        await self.fetch(d)
+                    if self._retry_at.get(d.id, 0.0) <= now and self._state.ledger.claim(d.id):
+                        await guarded(self.fetch(d))
             wake = state.wake_stages
             wake.clear()
             try:

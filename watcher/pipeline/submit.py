@@ -16,10 +16,14 @@ from typing import Any, NamedTuple
 import structlog
 
 from watcher.config import Rule, output_dir_for
+from watcher.errors import LedgerError
+from watcher.hub.client import HubClient
 from watcher.hub.errors import HubError
 from watcher.hub.models import Run
+from watcher.ledger import ClaimLostError
 from watcher.model import Drop, SubmittedRun
 from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.claims import guarded
 from watcher.pipeline.failures import FailedPost, rule_gone_error
 from watcher.pipeline.fsops import marker_path, remove_marker_off_loop
 from watcher.pipeline.gate import Gate
@@ -110,7 +114,7 @@ class Submitter:
                 await self._sleep_or_wake(self._idle_timeout(now, closed))
                 continue
             for one in self._begin(due, sem):
-                task = asyncio.create_task(self._submit_one(one, sem))
+                task = asyncio.create_task(guarded(self._submit_one(one, sem)))
                 self.inflight.add(task)
                 task.add_done_callback(self.inflight.discard)
 
@@ -169,7 +173,11 @@ class Submitter:
                     continue
                 # input_dir stays as resolved at detection: a reload that changed remote_dir
                 # must not send another folder's path. The deployment is the rule's current one.
-                begun = ledger.begin_submit(drop.id, now=now, deployment_id=rule.deployment_id)
+                try:
+                    begun = ledger.begin_submit(drop.id, now=now, deployment_id=rule.deployment_id)
+                except ClaimLostError:  # a shared ledger: another host took it meanwhile
+                    sem.release()
+                    continue
                 started.append(Started(begun, rule, output_dir))
         return started
 
@@ -212,6 +220,8 @@ class Submitter:
             except HubError as exc:
                 self._failures.handle(drop, rule, exc, fields, _ms_since(started))
                 return
+            except ClaimLostError:
+                raise  # nothing was sent; its new holder has the drop
             except Exception as exc:
                 # Not a hub answer (a bug, a closed pool): the POST may have gone out, so treat
                 # it like a lost response and look for the run before any new attempt.
@@ -239,7 +249,15 @@ class Submitter:
             batch_id=batch_id,
             output_dir=output_dir,
         )
-        return await self._calls.call(lambda c: c.run_deployment(**call.kwargs()))
+        check = self._state.ledger.check_claim
+
+        def post(c: HubClient) -> Run:
+            # A shared ledger: never post for a drop another host may have taken over; checked
+            # on the sending thread, as late as can be (the POST itself cannot be fenced).
+            check(drop.id)
+            return c.run_deployment(**call.kwargs())
+
+        return await self._calls.call(post)
 
     def _succeeded(
         self, drop: Drop, rule: Rule, run: Run, fields: dict[str, Any], latency_ms: float
@@ -281,8 +299,27 @@ class Submitter:
         """Write the queued POST results in one transaction; their runs are tracked from now."""
         if self._pending:
             pending, self._pending = self._pending, []
-            for d in self._state.ledger.mark_submitted_many(pending, now=time.time()):
+            try:
+                done = self._state.ledger.mark_submitted_many(pending, now=time.time())
+            except LedgerError as exc:
+                # Still `submitting` in the ledger: their runs are adopted by tag.
+                log.error("submit.record_failed", drops=len(pending), error=str(exc))
+                for r in pending:
+                    self._state.needs_reconcile[r.drop_id] = Unsettled(0.0, str(exc))
+                return
+            for d in done:
                 self._state.tracked[d.id] = d
+            if len(done) < len(pending):
+                # A shared ledger: the drop was taken over while its POST was on its way.
+                recorded = {d.id for d in done}
+                for r in pending:
+                    if r.drop_id not in recorded:
+                        log.error(
+                            "run.claim_lost",
+                            drop_id=r.drop_id,
+                            run_id=r.run_id,
+                            hint="another host holds this drop; if it posted too, cancel one run",
+                        )
 
 
 def _ms_since(started: float) -> float:

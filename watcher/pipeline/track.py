@@ -17,6 +17,7 @@ import structlog
 from watcher.hub.client import HubClient
 from watcher.hub.errors import HubError
 from watcher.hub.models import Run
+from watcher.ledger import ClaimLostError
 from watcher.model import RUN_MOVED_ON, RUN_STATUS_STATES, RUN_TERMINAL, Drop, DropState
 from watcher.pipeline.calls import HubCalls
 from watcher.pipeline.finish import Finisher
@@ -64,7 +65,7 @@ class Tracker:
         """Startup: every run the ledger says is running or waiting for review is tracked."""
         ledger = self._state.ledger
         self._state.tracked = {
-            d.id: d for d in ledger.in_state(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
+            d.id: d for d in ledger.take(DropState.SUBMITTED, DropState.NEEDS_REVIEW)
         }
 
     async def run(self) -> None:
@@ -182,7 +183,12 @@ class Tracker:
                 if run.status == d.run_status and d.state is expected:
                     continue
                 changed = True
-                updated = self._record(d, run, now)
+                try:
+                    updated = self._record(d, run, now)
+                except ClaimLostError as exc:  # another host tracks it now
+                    self._state.tracked.pop(d.id, None)
+                    log.warning("claim.lost", drop_id=d.id, error=str(exc))
+                    continue
                 if run.status in RUN_TERMINAL:
                     self._state.metrics.run_finished(d.rule, run.status)
                     self._last_polled.pop(d.id, None)

@@ -26,6 +26,7 @@ from watcher.hub.policy import backoff_delay_s
 from watcher.model import Drop, DropFile, DropState
 from watcher.pipeline import fsops
 from watcher.pipeline.calls import HubCalls
+from watcher.pipeline.claims import guarded
 from watcher.pipeline.failures import rule_gone_error
 from watcher.pipeline.gate import Gate
 from watcher.pipeline.naming import batch_name, remote_name
@@ -71,12 +72,14 @@ class Uploader:
     def _start_due(self) -> None:
         now = time.monotonic()
         slots = self._state.config.hub.max_concurrency - len(self._active)
-        for d in self._state.ledger.in_state(DropState.UPLOADING):
+        for d in self._state.ledger.take(DropState.UPLOADING):
             if slots <= 0:
                 return
             if d.id in self._active or self._retry_at.get(d.id, (0, 0.0))[1] > now:
                 continue
-            task = asyncio.get_running_loop().create_task(self._upload(d), name=f"upload {d.id}")
+            task = asyncio.get_running_loop().create_task(
+                guarded(self._upload(d)), name=f"upload {d.id}"
+            )
             self._active[d.id] = task
             task.add_done_callback(functools.partial(self._done, d.id))
             slots -= 1

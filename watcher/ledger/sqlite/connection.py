@@ -1,21 +1,22 @@
 """The SQLite backend: opening (WAL, synchronous=FULL, read-only for `status`) and transactions.
 
-Owns the sqlite3 connection. Imports only the core (`watcher.errors`) and `sqlite.schema`/`rows`.
+Owns the sqlite3 connection. Imports only the core (`watcher.errors`), `sqlrows` and
+`sqlite.schema`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
 from watcher.errors import LedgerError
-from watcher.ledger.sqlite.rows import SQLiteRows
 from watcher.ledger.sqlite.schema import SCHEMA_VERSION, check_not_newer, migrate, read_version
+from watcher.ledger.sqlrows import SQLRows
 
 LEDGER_FILENAME: Final = "ledger.sqlite3"
 BUSY_TIMEOUT_MS: Final = 5000
@@ -24,6 +25,22 @@ BUSY_TIMEOUT_MS: Final = 5000
 def ledger_path(state_dir: Path) -> Path:
     """Where the ledger of `state_dir` lives."""
     return state_dir / LEDGER_FILENAME
+
+
+class SQLiteDialect:
+    """The shared statements on an sqlite3 connection: `?` placeholders as they are."""
+
+    __slots__ = ("_conn",)
+    order_key: Final = "rowid"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[object]]) -> None:
+        self._conn.executemany(sql, params)
 
 
 class SQLiteBackend:
@@ -37,9 +54,10 @@ class SQLiteBackend:
     def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool) -> None:
         """Wrap an open connection; use `open` or `open_readonly` instead."""
         self.path = path
+        self.location = str(path)
         self.readonly = readonly
         self._conn: sqlite3.Connection | None = conn
-        self._rows = SQLiteRows(conn, str(path))
+        self._rows = SQLRows(SQLiteDialect(conn), str(path))
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -144,7 +162,7 @@ class SQLiteBackend:
                 raise LedgerError(f"ledger {self.path}: {exc}") from exc
 
     @contextmanager
-    def read(self) -> Iterator[SQLiteRows]:
+    def read(self) -> Iterator[SQLRows]:
         """A block of reads under the lock; sqlite3 errors become LedgerError."""
         with self._lock:
             self.connection()  # RuntimeError once closed
@@ -154,7 +172,7 @@ class SQLiteBackend:
                 raise LedgerError(f"ledger {self.path}: {exc}") from exc
 
     @contextmanager
-    def write(self) -> Iterator[SQLiteRows]:
+    def write(self) -> Iterator[SQLRows]:
         """One write transaction, or a part of the enclosing one; rolled back on any error."""
         if self.readonly:
             raise RuntimeError(f"ledger {self.path} was opened read-only")

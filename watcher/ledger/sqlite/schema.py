@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from watcher.errors import LedgerError
-from watcher.model import Drop, DropState
 
 # Each migration runs in one transaction together with the row that records it, so a crash
 # mid-migration leaves the previous version intact. Append only; never edit a released step.
@@ -88,51 +86,22 @@ _V5: Final = (
     ) WITHOUT ROWID""",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
-SCHEMA_VERSION: Final = len(MIGRATIONS)
-
-# The order of COLUMNS is the order row_to_drop reads.
-COLUMNS: Final = (
-    "id, rule, drop_path, fingerprint, state, attempts, next_attempt_at, attempt_id, intent_at, "
-    "run_id, run_status, last_error, last_response, input_dir, deployment_id, created_at, "
-    "updated_at, submitted_at, finished_at, post_action_done, archived, local_path, marker_path, "
-    "batch_id, results_state, results_path, results_attempts, results_error"
+_V6: Final = (
+    # Issue 14: claims on a shared ledger (unused on a single host, kept so both backends have
+    # one schema): who holds a drop's work, until when, the fencing epoch; each host's heartbeat.
+    "ALTER TABLE drops ADD COLUMN claimed_by TEXT",
+    "ALTER TABLE drops ADD COLUMN lease_until REAL",
+    "ALTER TABLE drops ADD COLUMN claim_epoch INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE drops ADD COLUMN submitted_by TEXT",
+    """CREATE TABLE hosts (
+        host_id TEXT PRIMARY KEY,
+        heartbeat_at REAL NOT NULL,
+        started_at REAL NOT NULL
+    )""",
 )
-SELECT: Final = f"SELECT {COLUMNS} FROM drops"  # noqa: S608 -- constant column list
 
-
-def row_to_drop(row: Sequence[Any]) -> Drop:
-    """A `drops` row selected with `SELECT` as a Drop."""
-    return Drop(
-        id=row[0],
-        rule=row[1],
-        drop=row[2],
-        fingerprint=row[3],
-        state=DropState(row[4]),
-        attempts=row[5],
-        next_attempt_at=row[6],
-        attempt_id=row[7],
-        intent_at=row[8],
-        run_id=row[9],
-        run_status=row[10],
-        last_error=row[11],
-        last_response=row[12],
-        input_dir=row[13],
-        deployment_id=row[14],
-        created_at=row[15],
-        updated_at=row[16],
-        submitted_at=row[17],
-        finished_at=row[18],
-        post_action_done=bool(row[19]),
-        archived=bool(row[20]),
-        local_path=row[21],
-        marker_path=row[22],
-        batch_id=row[23],
-        results_state=row[24],
-        results_path=row[25],
-        results_attempts=row[26],
-        results_error=row[27],
-    )
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
 def read_version(conn: sqlite3.Connection) -> int | None:
