@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from watcher.hub.errors import (
     HubAmbiguousError,
     HubAuthError,
     HubError,
+    HubNotSentError,
     HubRateLimitedError,
     HubRejectedError,
     HubServerError,
@@ -310,3 +312,17 @@ def test_a_file_changing_mid_upload_drops_the_connection_not_the_pool(hub_sim, t
         run = c.run_deployment(deployment_id="dep-u", input_dir="in/after")
         assert c.get_run(run.id).id == run.id
     assert hub_sim.connections_accepted == 2
+
+
+def test_a_post_past_its_send_deadline_is_not_sent(hub_sim, client):
+    """`send_before` in the past: HubNotSentError, and AI Hub never sees the request (hosts on
+    a shared ledger fence a run's POST by their lease this way). The connection stays usable:
+    the next POST, inside its deadline, goes out and creates its run."""
+    with pytest.raises(HubNotSentError, match="send deadline passed"):
+        client.run_deployment(deployment_id="dep-a", input_dir=INPUT, send_before=time.time() - 1)
+    assert [r for r in hub_sim.requests if r.method == "POST"] == []
+    assert hub_sim.runs == []
+    run = client.run_deployment(
+        deployment_id="dep-a", input_dir=INPUT, send_before=time.time() + 60
+    )
+    assert [r["id"] for r in hub_sim.runs] == [run.id]

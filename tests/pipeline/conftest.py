@@ -44,6 +44,7 @@ class Rig:
     # A shared PostgreSQL ledger, this pipeline working on it as `host`.
     dsn: str | None = None
     host: str = "host-b"
+    lease_s: float | None = None  # state.lease_seconds (None: the default)
 
     def config_text(self) -> str:
         rule = {
@@ -64,6 +65,8 @@ class Rig:
         data: dict[str, Any] = {"hub": hub, "state_dir": str(self.tmp / "state"), "rules": rules}
         if self.dsn is not None:
             data["state"] = {"backend": "postgresql", "dsn": self.dsn, "host_id": self.host}
+            if self.lease_s is not None:
+                data["state"]["lease_seconds"] = self.lease_s
         return yaml.safe_dump(data, sort_keys=False)
 
     def client(self, token: str | None = None) -> HubClient:

@@ -3,12 +3,15 @@ its POSTs in flight reconciled by run tag before anything is posted again."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import pytest
 from structlog.testing import capture_logs
 
-from tests.pipeline.conftest import DEPLOYMENT, Rig, run
+from tests.conftest import wait_until
+from tests.pipeline.conftest import DEPLOYMENT, Rig, run, running, until
 from watcher.ledger import ClaimLostError, Ledger
 from watcher.model import Drop, DropState, SubmittedRun
 from watcher.pipeline.tags import drop_tag
@@ -123,5 +126,69 @@ def test_a_run_posted_after_the_claim_was_lost_is_reported_not_recorded(shared: 
         assert [(e["event"], e["run_id"]) for e in logs] == [("run.claim_lost", "run-late")]
         assert d.id not in p.state.tracked
         assert rig.drop("late").state is DropState.SUBMITTING
+
+    run(scenario)
+
+
+def test_a_host_frozen_between_its_claim_check_and_its_post_sends_nothing(shared: Rig, pg_dsn):
+    """SIGSTOP at the worst moment: the claim check passed, then the host froze past its lease,
+    and another host took the drop over and posted it. When the frozen host wakes, its POST is
+    not sent (the lease's send deadline has passed) and its retry is fenced: one run, not two."""
+    rig = shared
+    rig.lease_s = 2.0  # the POST may start until 1 s before the lease ends (send_margin_s)
+    taken_over = threading.Event()
+
+    async def scenario() -> None:
+        p = rig.build()
+        ledger = p.state.ledger
+        d = ledger.record_ready(
+            rule="main",
+            drop="frozen",
+            fingerprint="f" * 64,
+            input_dir=rig.input_dir("frozen"),
+            deployment_id=DEPLOYMENT,
+        )
+        real_check = ledger.check_claim
+
+        def check_then_freeze(drop_id: str) -> float | None:
+            lease_until = real_check(drop_id)  # still ours
+            assert lease_until is not None
+            # Frozen (no heartbeat, no send) until the other host has taken over and posted.
+            wait_until(taken_over.is_set, timeout=30, what="the other host's takeover")
+            return lease_until
+
+        ledger.check_claim = check_then_freeze  # type: ignore[method-assign]
+
+        def other_host() -> str:
+            with Ledger.on_postgres(pg_dsn) as other:
+                other.act_as("other", lease_s=30.0)
+                # Its lease on the drop ends 2 s after our claim: then the drop is the other's.
+                wait_until(
+                    lambda: other.take(DropState.SUBMITTING, only_new=True),
+                    timeout=20,
+                    what="our lease to end",
+                )
+                # It found no run by the drop's tag (we never sent one), so it posts.
+                assert not [r for r in rig.sim.runs if drop_tag(d.id) in str(r)]
+                run_id = _post(rig, "frozen", d.id)
+                other.mark_submitted(
+                    d.id, run_id=run_id, run_status="RUNNING", response="{}", now=time.time()
+                )
+                taken_over.set()
+                return run_id
+
+        with capture_logs() as logs:
+            async with running(p.submitter.run()):
+                run_id = await asyncio.to_thread(other_host)
+                await until(lambda: any(e["event"] == "claim.lost" for e in logs))
+        assert len(rig.posts()) == 1  # the other host's; ours never left
+        after = rig.drop("frozen")
+        assert (after.state, after.run_id, after.claimed_by) == (
+            DropState.SUBMITTED,
+            run_id,
+            "other",
+        )
+        (lost,) = [e for e in logs if e["event"] == "claim.lost"]
+        assert lost["drop_id"] == d.id and "other holds it" in lost["error"]
 
     run(scenario)

@@ -134,8 +134,11 @@ class HubClient:
         output_dir: str | None = None,
         version: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        send_before: float | None = None,
     ) -> Run:
         """POST /v2/apps/deployments/{deployment_id}/runs; the created run (status 202).
+
+        `send_before` (time.time()): the POST is not sent after it (HubNotSentError).
 
         Raises:
             HubAmbiguousError: the request may have reached the server but no answer came back.
@@ -150,7 +153,7 @@ class HubClient:
             version=version,
             settings=settings,
         )
-        resp = self._sender.request(req.method, req.path, body=req.body)
+        resp = self._sender.request(req.method, req.path, body=req.body, send_before=send_before)
         return Run.from_json(
             json_body(resp, req.method, req.path), method=req.method, path=req.path
         )

@@ -40,6 +40,11 @@ class HubTransportError(HubError):
     """The request never reached the server (or was a repeatable GET/HEAD/PUT/DELETE): retry."""
 
 
+class HubNotSentError(HubTransportError):
+    """The request was not sent: its send deadline (`send_before`) had passed when the bytes
+    were about to go out. Nothing reached the server."""
+
+
 class HubAmbiguousError(HubError):
     """A POST was sent but no answer came back: the run may exist. Reconcile before re-posting."""
 

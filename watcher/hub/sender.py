@@ -11,10 +11,15 @@ from typing import Any, Final
 
 import httpx
 
-from watcher.hub.errors import HubTransportError
+from watcher.hub.errors import HubNotSentError, HubTransportError
 from watcher.hub.pool import ConnectionPool
 from watcher.hub.translate import raise_for_status, translate_errors
-from watcher.hub.transport import DirectTransport
+from watcher.hub.transport import (
+    SEND_BEFORE,
+    DirectTransport,
+    SendDeadlinePassed,
+    check_send_before,
+)
 from watcher.hub.wire import Params, dump_body
 
 __all__ = ["Sender"]
@@ -49,28 +54,19 @@ class Sender:
         stream: Iterator[bytes] | None = None,
         stream_length: int | None = None,
         allow_404: bool = False,
+        send_before: float | None = None,
     ) -> httpx.Response:
         """Send one request; the whole response is read when this returns. `body` is sent as
         JSON; `stream` as application/octet-stream of exactly `stream_length` bytes, pulled one
         chunk at a time while the connection writes (never joined in memory).
 
+        `send_before`: a time.time() after which the request must not go out (checked right
+        before its first byte is written); past it, HubNotSentError and nothing was sent.
+
         Raises:
             HubError subclasses (see watcher.hub.errors); whatever `stream` raises, unchanged.
         """
-        content: bytes | Iterator[bytes] | None = None
-        headers: dict[str, str] | None = None
-        if body is not None:
-            content = dump_body(body)
-            headers = {"Content-Type": "application/json"}
-        elif stream is not None:
-            if stream_length is None or stream_length < 0:
-                raise ValueError("a streamed body needs its length")
-            content = stream
-            # Given explicitly, so httpx frames the body with it instead of chunked encoding.
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(stream_length),
-            }
+        content, headers = _content(body, stream, stream_length)
         # Relative to base_url, whose trailing slash keeps the root's path ("/api").
         url = path.lstrip("/")
         client = self._pool.acquire(self._pool_timeout_s)
@@ -87,7 +83,11 @@ class Sender:
                 request = self._build(
                     client, method, url, params=params, content=content, headers=headers
                 )
+                if send_before is not None:
+                    request.extensions[SEND_BEFORE] = send_before
                 resp = self._send(client, request)
+        except SendDeadlinePassed as exc:
+            raise HubNotSentError(str(exc), method=method, path=path) from None
         finally:
             self._pool.release(client)
         if not (allow_404 and resp.status_code == 404):
@@ -100,6 +100,7 @@ class Sender:
         auth is a header) unless the hub set a cookie. A sixth of the CPU per request."""
         direct: DirectTransport | None = self._pool.direct_transport(client)
         if direct is None or client.cookies:
+            check_send_before(request)  # httpx's own transport: as late as this layer can
             return client.send(request)
         if client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
@@ -141,3 +142,18 @@ class Sender:
             content=content,
             extensions={"timeout": client.timeout.as_dict()},
         )
+
+
+def _content(
+    body: dict[str, Any] | None, stream: Iterator[bytes] | None, stream_length: int | None
+) -> tuple[bytes | Iterator[bytes] | None, dict[str, str] | None]:
+    """A request's content and its headers: `body` as JSON, or `stream` as octets."""
+    if body is not None:
+        return dump_body(body), {"Content-Type": "application/json"}
+    if stream is None:
+        return None, None
+    if stream_length is None or stream_length < 0:
+        raise ValueError("a streamed body needs its length")
+    # Given explicitly, so httpx frames the body with it instead of chunked encoding.
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(stream_length)}
+    return stream, headers

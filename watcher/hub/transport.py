@@ -18,13 +18,38 @@ import http.client
 import select
 import socket
 import ssl
+import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
 
-__all__ = ["DirectTransport", "proxy_in_environment"]
+__all__ = [
+    "SEND_BEFORE",
+    "DirectTransport",
+    "SendDeadlinePassed",
+    "check_send_before",
+    "proxy_in_environment",
+]
+
+# Request extension: a wall-clock time (time.time()) after which the request must not be sent.
+SEND_BEFORE = "aihub_send_before"
+
+
+class SendDeadlinePassed(Exception):
+    """The request's `SEND_BEFORE` time had passed just before its first byte went out."""
+
+
+def check_send_before(request: httpx.Request) -> None:
+    """Raise SendDeadlinePassed if the request carries a send deadline that has passed.
+
+    Called as late as can be: right before the request's bytes are written (several hosts on
+    one ledger fence a run's POST by their claim's lease this way; see pipeline/submit.py)."""
+    deadline = request.extensions.get(SEND_BEFORE)
+    if deadline is not None and time.time() >= deadline:
+        late = time.time() - deadline
+        raise SendDeadlinePassed(f"send deadline passed {late:.3f}s ago; nothing was sent")
 
 
 def proxy_in_environment(scheme: str) -> bool:
@@ -122,6 +147,12 @@ class DirectTransport(httpx.BaseTransport):
         except _BodyError as exc:
             conn.close()
             raise exc.original from None
+        except SendDeadlinePassed:
+            # Its request line and headers sit in http.client's buffer, which close() keeps:
+            # a new connection object, or the next request would follow them on the wire.
+            conn.close()
+            self._conn = None
+            raise
         except TimeoutError as exc:
             conn.close()
             raise httpx.WriteTimeout(str(exc) or "timed out", request=request) from exc
@@ -174,6 +205,8 @@ class DirectTransport(httpx.BaseTransport):
             body = request.content
         except httpx.RequestNotRead:
             body = _guarded(request.stream)  # type: ignore[arg-type]
+        # Everything above only buffers; endheaders() writes the first byte.
+        check_send_before(request)
         conn.endheaders(body or None)
 
     def close(self) -> None:

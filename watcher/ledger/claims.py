@@ -149,18 +149,19 @@ class Claims:
         rows.update(drop_id, {"lease_until": None})
         self._held.pop(drop_id, None)
 
-    def fence(self, rows: Queries, drop_id: str, op: str) -> None:
-        """Raise ClaimLostError unless the row is unclaimed or still our claim (row locked).
+    def fence(self, rows: Queries, drop_id: str, op: str) -> float | None:
+        """Raise ClaimLostError unless the row is unclaimed or still our claim (row locked);
+        our lease's end when it is ours, None when nobody holds it.
 
         Raises:
             ClaimLostError: another host holds it, or our lease on it ended.
         """
         d = rows.get(drop_id)
         if d is None or d.claimed_by is None:
-            return
+            return None
         now = self.clock()
         if self.holds(d, now):
-            return
+            return d.lease_until
         self._held.pop(drop_id, None)
         why = (
             f"our lease ended {now - (d.lease_until or 0.0):.1f}s ago"

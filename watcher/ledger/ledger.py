@@ -322,16 +322,18 @@ class Ledger(LedgerBase):
         with self._backend.write() as rows:
             return self._claims.claim_one(rows, drop_id)
 
-    def check_claim(self, drop_id: str) -> None:
+    def check_claim(self, drop_id: str) -> float | None:
         """Right before a request that cannot be fenced (the POST of a run): the drop must
-        still be this host's claim (nothing to check on a single host).
+        still be this host's claim. Returns when our lease on it ends (time.time()), so the
+        request is not sent after that; None on a single host or for an unclaimed drop.
 
         Raises:
             ClaimLostError: another host took it over, or our lease on it ended.
         """
-        if self._claims is not None:
-            with self._backend.read() as rows:
-                self._claims.fence(rows, drop_id, "post")
+        if self._claims is None:
+            return None
+        with self._backend.read() as rows:
+            return self._claims.fence(rows, drop_id, "post")
 
     def heartbeat(self) -> int:
         """This host is alive: extend its unexpired leases (0 on a single host)."""

@@ -95,7 +95,7 @@ class StageLedger:
         self,
         read: Callable[[], AbstractContextManager[Queries]],
         write: Callable[[], AbstractContextManager[Rows]],
-        fence: Callable[[Rows, str, str], None] | None = None,
+        fence: Callable[[Rows, str, str], object] | None = None,
     ) -> None:
         self._read = read
         self._write = write

@@ -42,6 +42,13 @@ MAX_BATCH = 256
 CRASH_RECONCILE_WAIT_S = 5.0
 
 
+def send_margin_s(lease_s: float) -> float:
+    """How long before our lease on a drop ends its POST may no longer start: a fifth of the
+    lease (at least 1 s), for clock skew between hosts and for the request to reach AI Hub and
+    its run to show up before another host, past the lease, lists runs by the drop's tag."""
+    return max(1.0, lease_s / 5)
+
+
 class Started(NamedTuple):
     """A drop whose intent is recorded: what its POST sends."""
 
@@ -250,12 +257,19 @@ class Submitter:
             output_dir=output_dir,
         )
         check = self._state.ledger.check_claim
+        margin = send_margin_s(self._state.config.state.lease_seconds)
 
         def post(c: HubClient) -> Run:
-            # A shared ledger: never post for a drop another host may have taken over; checked
-            # on the sending thread, as late as can be (the POST itself cannot be fenced).
-            check(drop.id)
-            return c.run_deployment(**call.kwargs())
+            # A shared ledger: never post for a drop another host may have taken over. AI Hub
+            # has no idempotency key, so the POST is fenced by time instead: checked here on
+            # the sending thread, and not sent once our lease is within `margin` of its
+            # end (checked again right before the first byte goes out: a host frozen in
+            # between, e.g. by SIGSTOP, sends nothing when it wakes after a takeover). Not
+            # sent is HubNotSentError, a transport error the policy retries: that retry's
+            # ledger write is fenced, so a host whose claim is gone only logs claim.lost.
+            lease_until = check(drop.id)
+            send_before = None if lease_until is None else lease_until - margin
+            return c.run_deployment(**call.kwargs(), send_before=send_before)
 
         return await self._calls.call(post)
 
