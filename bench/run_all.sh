@@ -3,10 +3,19 @@
 # issue 6, against the project's simulator on 127.0.0.1. Writes bench/RESULTS.md (and the raw
 # numbers to bench/out/results.json). Takes 10-14 minutes on a 2-core machine; hard limit 15.
 #
-#   bash bench/run_all.sh [compare.py options, e.g. --quick or --only burst]
+#   bash bench/run_all.sh [compare.py options, e.g. --quick or --only burst] [--multihost]
+#
+# --multihost: afterwards, bench/multihost_bench.py (one and two hosts on PostgreSQL, SQLite for
+# reference; needs the server of $AIHUB_WATCHER_BENCH_PG) updates its section of RESULTS.md.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+multihost=0
+args=()
+for arg in "$@"; do
+    if [ "$arg" = "--multihost" ]; then multihost=1; else args+=("$arg"); fi
+done
+set -- ${args[@]+"${args[@]}"}
 root=$PWD
 python=${PYTHON:-$root/.venv/bin/python}
 [ -x "$python" ] || { echo "no $python: create the venv first (see README)" >&2; exit 2; }
@@ -34,7 +43,9 @@ runtime="$root/bench/out/runtime-venv"
 if [ ! -x "$runtime/bin/python" ]; then
     python3 -m venv "$runtime"
 fi
-"$runtime/bin/pip" install -q "$root" >/dev/null 2>&1 || { echo "runtime venv: pip install failed" >&2; exit 2; }
+extra=""
+[ "$multihost" -eq 0 ] || extra="[postgres]"
+"$runtime/bin/pip" install -q "$root$extra" >/dev/null 2>&1 || { echo "runtime venv: pip install failed" >&2; exit 2; }
 export BENCH_DAEMON_PYTHON="$runtime/bin/python"
 
 work=$(mktemp -d /tmp/aihub-bench.XXXXXX)
@@ -74,5 +85,11 @@ timeout --signal=TERM --kill-after=20 15m \
     "$python" bench/compare.py --workdir "$work/run" --budget-seconds 840 "$@" &
 harness=$!
 wait "$harness"
+if [ "$multihost" -eq 1 ]; then
+    harness=""
+    timeout --signal=TERM --kill-after=20 10m "$python" bench/multihost_bench.py --workdir "$work/multihost" &
+    harness=$!
+    wait "$harness"
+fi
 took=$(($(date +%s) - started))
 echo "run_all.sh: done in $((took / 60)) min $((took % 60)) s; see bench/RESULTS.md"

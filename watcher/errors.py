@@ -7,6 +7,7 @@ Core: imports nothing from `watcher`. The hub's errors hang below `WatcherError`
     ├── ConfigError               .issues
     ├── TokenError                no usable token (message says where to put one, never the token)
     ├── LedgerError
+    │   └── LedgerUnavailableError  the database server cannot be reached now (worth a retry)
     └── HubError                  see watcher.hub.errors
 """
 
@@ -53,6 +54,11 @@ class TokenError(WatcherError):
 
 class LedgerError(WatcherError):
     """The ledger database cannot be opened or is unusable."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger's database server cannot be reached right now (it refused the connection,
+    dropped it, or is shutting down): nothing is wrong with the ledger; try again later."""
 
 
 class StartupError(WatcherError):

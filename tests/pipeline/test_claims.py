@@ -133,7 +133,8 @@ def test_a_run_posted_after_the_claim_was_lost_is_reported_not_recorded(shared: 
 def test_a_host_frozen_between_its_claim_check_and_its_post_sends_nothing(shared: Rig, pg_dsn):
     """SIGSTOP at the worst moment: the claim check passed, then the host froze past its lease,
     and another host took the drop over and posted it. When the frozen host wakes, its POST is
-    not sent (the lease's send deadline has passed) and its retry is fenced: one run, not two."""
+    not sent (the lease's send deadline has passed) and handing it back is fenced: one run, not
+    two."""
     rig = shared
     rig.lease_s = 2.0  # the POST may start until 1 s before the lease ends (send_margin_s)
     taken_over = threading.Event()

@@ -23,6 +23,7 @@ from watcher.app.dryrun import open_dry_run
 from watcher.app.hubclient import build_client
 from watcher.app.ledgers import open_daemon_ledger
 from watcher.app.lock import StateDirLock
+from watcher.app.outage import OutageWatch, cancel_tasks_since, outage_in, reopen_ledger
 from watcher.app.reload import Reloader
 from watcher.app.systemd import systemd_pings
 from watcher.config import Config, load_config
@@ -35,6 +36,7 @@ from watcher.errors import (
     TokenError,
 )
 from watcher.hub.client import HubClient
+from watcher.ledger import Ledger
 from watcher.logs import LogFormat, configure_logging
 from watcher.metrics import NO_METRICS
 from watcher.pipeline import Pipeline
@@ -74,6 +76,7 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._notifier = Notifier()
+        self._outage = OutageWatch()
         # Set once the startup scan is done (READY=1), for in-process callers like the demo.
         self.ready = threading.Event()
         # Requests still in flight at the shutdown deadline (reconciled at the next start).
@@ -105,6 +108,7 @@ class Daemon:
     async def serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._outage.install(self._loop)
         config = self._load_config()
         configure_logging(level=self.log_level or config.log_level, fmt=self.log_format)
         # A dry run writes nothing to state_dir, so it may run beside the real daemon.
@@ -133,6 +137,34 @@ class Daemon:
             client.close()
             log.error("ledger.unusable", error=str(exc))
             raise
+        assert self._stop is not None
+        while True:
+            try:
+                await self._serve_on(config, token, client, ledger)
+                return
+            except Exception as exc:
+                # A database ledger's server went away: hold, then start afresh (outage.py).
+                lost = outage_in(exc)
+                if lost is None or config.state.backend != "postgresql" or self._stop.is_set():
+                    raise
+                log.warning(
+                    "ledger.unavailable",
+                    error=str(lost),
+                    hint="holding: nothing is posted until the database answers again",
+                )
+            reopened = await reopen_ledger(
+                config, open_ledger=open_daemon_ledger, stop=self._stop, notifier=self._notifier
+            )
+            if reopened is None:
+                log.info("daemon.stopped", in_flight_left=0)
+                return
+            ledger, token = reopened, self._read_token(config)
+            client = self._build_client(config, token)
+
+    async def _serve_on(
+        self, config: Config, token: str, client: HubClient, ledger: Ledger
+    ) -> None:
+        """One run of the pipeline on an open ledger (closed on the way out)."""
         endpoint = self._metrics_endpoint(config)
         pipeline = Pipeline(
             config=config,
@@ -140,10 +172,19 @@ class Daemon:
             client=client,
             metrics=endpoint.recorder if endpoint is not None else NO_METRICS,
         )
+        self._outage.reset()
+        before = asyncio.all_tasks()
         try:
             if endpoint is not None:
                 endpoint.start(config, pipeline)
             await self._serve_with(config, token, pipeline)
+        except Exception as exc:
+            if outage_in(exc) is not None:
+                # Stop what the interrupted run left going before its ledger closes under it;
+                # a POST in flight reaches AI Hub (or fails) before the next run reconciles it.
+                await cancel_tasks_since(before)
+                await pipeline.settle_calls(config.shutdown_timeout_seconds)
+            raise
         finally:
             if endpoint is not None:
                 endpoint.stop()
@@ -244,6 +285,7 @@ class Daemon:
             asyncio.create_task(reloader.watch_files(), name="file-watch"),
             asyncio.create_task(reloader.serve_requests(), name="reloader"),
             asyncio.create_task(systemd_pings(self._notifier, pipeline), name="systemd"),
+            asyncio.create_task(self._outage.raise_when_seen(), name="ledger outage"),
         ]
         tasks = [intake, *loops]
         stop_wait = asyncio.create_task(self._stop.wait())

@@ -75,6 +75,10 @@ class HubCalls:
         """Stop taking calls; queued ones are cancelled, running ones are not waited for."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def join(self) -> None:
+        """Stop taking calls and block until the running ones have returned."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     def close(self) -> None:
         for client in [*self._retired.values(), self._client]:
             client.close()

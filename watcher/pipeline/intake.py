@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 
 from watcher.config import Rule, input_dir_for
+from watcher.errors import LedgerUnavailableError
 from watcher.ledger.transitions import BEFORE_SUBMIT
 from watcher.model import TERMINAL, DropFile, DropState, ReadyDrop
 from watcher.pipeline.state import PipelineState
@@ -72,9 +73,15 @@ class Intake:
                 for ready in sorted(pending, key=lambda r: (r.rule, r.drop)):
                     try:
                         self._record(ready)
+                    except LedgerUnavailableError:
+                        raise  # the database is away, not this drop at fault: the daemon holds
                     except Exception as exc:
                         # One bad drop must never cost the others their place in this batch.
                         self._record_failed(ready, exc)
+        except LedgerUnavailableError:
+            # The daemon holds, then starts afresh: its first scan hands these over again.
+            self._state.known.difference_update((r.rule, r.drop) for r in pending)
+            raise
         except Exception as exc:
             # The transaction did not commit (disk full, read-only, I/O error): none of these
             # rows exists, so none may stay known, or the next scans would never hand it over.

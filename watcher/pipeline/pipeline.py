@@ -8,6 +8,7 @@ on_complete / on_failure. Imports its parts, the hub adapter, the ledger and the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -185,5 +186,14 @@ class Pipeline:
         self.calls.shutdown()
         return len(pending)
 
+    async def settle_calls(self, timeout_s: float) -> None:
+        """No new hub call; wait up to `timeout_s` for those on worker threads to return (after
+        a ledger outage: a POST in flight reaches AI Hub, or fails, before its drop is
+        reconciled by tag)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await asyncio.to_thread(self.calls.join)
+
     def close(self) -> None:
+        self.calls.shutdown()  # idle worker threads end (after a ledger outage, too)
         self.calls.close()

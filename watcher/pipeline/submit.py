@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 import structlog
 
 from watcher.config import Rule, output_dir_for
-from watcher.errors import LedgerError
+from watcher.errors import LedgerError, LedgerUnavailableError
 from watcher.hub.client import HubClient
-from watcher.hub.errors import HubError
+from watcher.hub.errors import HubError, HubNotSentError
 from watcher.hub.models import Run
 from watcher.ledger import ClaimLostError
 from watcher.model import Drop, SubmittedRun
@@ -224,11 +224,21 @@ class Submitter:
             started = time.perf_counter()
             try:
                 run = await self._post(one)
+            except HubNotSentError as exc:
+                # Not sent: our lease on the drop (nearly) ended while this host was frozen
+                # between its claim check and the send. Back to the queue if the drop is still
+                # ours (the lease was renewed meanwhile); else ClaimLostError: its new holder
+                # has it.
+                self._state.ledger.release(drop.id, now=time.time())
+                log.warning("submit.not_sent", **fields, error=str(exc))
+                return
             except HubError as exc:
                 self._failures.handle(drop, rule, exc, fields, _ms_since(started))
                 return
-            except ClaimLostError:
-                raise  # nothing was sent; its new holder has the drop
+            except (ClaimLostError, LedgerUnavailableError):
+                # Nothing was sent: its new holder has the drop; or the database is away and
+                # the daemon holds, then reconciles it by tag (app/outage.py).
+                raise
             except Exception as exc:
                 # Not a hub answer (a bug, a closed pool): the POST may have gone out, so treat
                 # it like a lost response and look for the run before any new attempt.
@@ -264,9 +274,7 @@ class Submitter:
             # has no idempotency key, so the POST is fenced by time instead: checked here on
             # the sending thread, and not sent once our lease is within `margin` of its
             # end (checked again right before the first byte goes out: a host frozen in
-            # between, e.g. by SIGSTOP, sends nothing when it wakes after a takeover). Not
-            # sent is HubNotSentError, a transport error the policy retries: that retry's
-            # ledger write is fenced, so a host whose claim is gone only logs claim.lost.
+            # between, e.g. by SIGSTOP, sends nothing when it wakes after a takeover).
             lease_until = check(drop.id)
             send_before = None if lease_until is None else lease_until - margin
             return c.run_deployment(**call.kwargs(), send_before=send_before)
@@ -315,6 +323,8 @@ class Submitter:
             pending, self._pending = self._pending, []
             try:
                 done = self._state.ledger.mark_submitted_many(pending, now=time.time())
+            except LedgerUnavailableError:
+                raise  # the daemon holds and starts afresh: these are reconciled by tag
             except LedgerError as exc:
                 # Still `submitting` in the ledger: their runs are adopted by tag.
                 log.error("submit.record_failed", drops=len(pending), error=str(exc))

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import psycopg
 
-from watcher.errors import LedgerError
+from watcher.errors import LedgerError, LedgerUnavailableError
 from watcher.ledger.postgres import schema
 from watcher.ledger.sqlite import SCHEMA_VERSION
 from watcher.ledger.sqlrows import SQLRows
@@ -98,7 +98,14 @@ class PostgresBackend:
 
     def _error(self, exc: BaseException, doing: str = "ledger") -> LedgerError:
         message = scrub_dsn(str(exc).strip(), self._dsn)
-        return LedgerError(f"{doing} {self.location}: {message}")
+        # The server refused, dropped or is shutting down the connection (psycopg's
+        # OperationalError), or ended our session (e.g. idle_in_transaction_session_timeout
+        # after we were frozen): the ledger is fine, the connection is gone for now.
+        conn = self._conn
+        gone = conn is not None and (conn.broken or conn.closed)
+        unavailable = gone or isinstance(exc, psycopg.OperationalError)
+        cls = LedgerUnavailableError if unavailable else LedgerError
+        return cls(f"{doing} {self.location}: {message}")
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._closed:
@@ -247,6 +254,9 @@ class PostgresBackend:
                 self._depth += 1
                 try:
                     yield rows
+                except psycopg.Error as exc:
+                    # A caller inside the batch sees a LedgerError too, not the driver's error.
+                    raise self._error(exc) from None
                 finally:
                     self._depth -= 1
                 return
