@@ -368,6 +368,22 @@ def render_main_table(res: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+# Sections other scripts wrote below this line (issue write-ups, bench/multihost_bench.py) survive
+# a new run of this one.
+KEEP_MARKER = (
+    "<!-- Below: sections written by other scripts and by hand; compare.py keeps them. -->"
+)
+
+
+def kept_sections(path: Path) -> str:
+    """The part of an existing RESULTS.md from KEEP_MARKER on (empty if none)."""
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    i = text.find(KEEP_MARKER)
+    return "" if i < 0 else "\n" + text[i:]
+
+
 def render_targets(res: dict[str, Any]) -> list[str]:
     rows: list[tuple[str, str, str]] = []
     for n in res["sizes"]:
@@ -788,7 +804,7 @@ def main() -> int:
         res["total_s"] = budget.elapsed
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2, default=str))
-    args.out.write_text(render(res))
+    args.out.write_text(render(res) + kept_sections(args.out))
     log(f"wrote {args.out} ({budget.elapsed / 60:.1f} min)")
     return 0
 
