@@ -136,7 +136,10 @@ def test_watch_reprints_until_ctrl_c_then_exits_0(config: Path):
             seen.append(line)
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=20)
+        try:
+            code = proc.wait(timeout=20)
+        finally:
+            proc.kill()  # never left running into later tests if Ctrl-C did not end it
         proc.stdout.close()
         if proc.stderr is not None:
             proc.stderr.close()
@@ -167,7 +170,10 @@ def test_watch_on_a_terminal_clears_and_redraws_in_place(config: Path):
         wait_until(two_redraws, timeout=20, interval=0.01, what="two redraws")
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=20)
+        try:
+            code = proc.wait(timeout=20)
+        finally:
+            proc.kill()  # never left running into later tests if Ctrl-C did not end it
         os.close(leader)
     assert code == 0
     assert b"4 drops: " in data

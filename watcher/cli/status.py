@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -127,6 +128,9 @@ def _watch(args: argparse.Namespace, config: Config) -> int:
         print(f"aihub-watcher: {problem}", file=sys.stderr)
         return EXIT_INVALID
     tty = sys.stdout.isatty()
+    # Ctrl-C ends it even when started from a shell that ignores SIGINT in its background jobs
+    # (a script's `... &`): Python raises KeyboardInterrupt only under its own handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             stamp = datetime.now().strftime("%H:%M:%S")
