@@ -120,7 +120,7 @@ def test_a_run_posted_after_the_claim_was_lost_is_reported_not_recorded(shared: 
             other.act_as("other", lease_s=LEASE_S, clock=lambda: later)
             assert [x.id for x in other.take(DropState.SUBMITTING, only_new=True)] == [d.id]
         late = SubmittedRun(drop_id=d.id, run_id="run-late", run_status="RUNNING", response="{}")
-        p.submitter._pending.append(late)
+        p.submitter._submitted.add(late)
         with capture_logs() as logs:
             p.submitter.flush_submitted()
         assert [(e["event"], e["run_id"]) for e in logs] == [("run.claim_lost", "run-late")]

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import httpx
+import pytest
 from structlog.testing import capture_logs
 
 from tests.pipeline.conftest import Rig, run, running, until
@@ -367,5 +368,50 @@ def test_a_hung_mount_never_stalls_submission(rig: Rig, monkeypatch):
                 await until(lambda: any(e["event"] == "marker.remove_failed" for e in logs))
         warning = next(e for e in logs if e["event"] == "marker.remove_failed")
         assert warning["error"] == "timed out" and warning["log_level"] == "warning"
+
+    run(scenario)
+
+
+def test_a_run_recorded_with_the_next_intents_survives_their_failed_commit(rig: Rig, monkeypatch):
+    """A POST result is written in the same transaction as the next batch of intents. When
+    that transaction fails, the result is not lost with it: it is written on its own, the run
+    is tracked, and the drop is never posted again."""
+    from watcher.errors import LedgerError
+
+    rig.hub = {"max_concurrency": 1}  # b2's intent is begun right after b1's POST returns
+
+    async def scenario() -> None:
+        p = rig.build()
+        await _ready(rig, "b1", "b2")
+        b2 = rig.drop("b2").id
+        real_begin, real_marks = rig.ledger.begin_submit, rig.ledger.mark_submitted_many
+        marks: list[list[str]] = []
+
+        def failing_begin(drop_id, **kw):
+            if drop_id == b2:
+                raise LedgerError("disk I/O error")
+            return real_begin(drop_id, **kw)
+
+        def counted_marks(results, **kw):
+            marks.append([r.drop_id for r in results])
+            return real_marks(results, **kw)
+
+        monkeypatch.setattr(rig.ledger, "begin_submit", failing_begin)
+        monkeypatch.setattr(rig.ledger, "mark_submitted_many", counted_marks)
+        loop_task = asyncio.create_task(p.submitter.run())
+        try:
+            await until(loop_task.done, what="the submit loop stops on the ledger error")
+            with pytest.raises(LedgerError):
+                loop_task.result()
+            b1 = rig.drop("b1").id
+            await until(lambda: rig.drop("b1").state is DropState.SUBMITTED, what="b1 recorded")
+        finally:
+            loop_task.cancel()
+        # Written twice: inside b2's failed batch (rolled back), then on its own.
+        assert marks == [[b1], [b1]]
+        assert rig.drop("b1").run_id == rig.sim.runs[0]["id"]
+        assert b1 in p.state.tracked
+        assert rig.drop("b2").state is DropState.READY
+        assert [r["input_dir"] for r in rig.sim.runs] == [rig.input_dir("b1")]
 
     run(scenario)

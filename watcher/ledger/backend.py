@@ -108,6 +108,18 @@ class Rows(Queries, Protocol):
         """Set these columns (names from `watcher.ledger` only, never from input) of one row."""
         ...
 
+    def update_live(
+        self,
+        drop_id: str,
+        values: Mapping[str, object],
+        states: Collection[DropState],
+        *,
+        add: Mapping[str, int] | None = None,
+    ) -> Drop | None:
+        """Set these columns (and add `add` to those counters) of the row if it is live and in
+        one of `states`: the new row, or None (nothing written)."""
+        ...
+
     def replace_files(self, drop_id: str, files: Sequence[DropFile]) -> None:
         """Record exactly these files for the drop (none uploaded yet)."""
         ...

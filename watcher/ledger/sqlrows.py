@@ -8,10 +8,19 @@ the caller's.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from watcher.ledger.columns import SELECT, row_to_drop
+from watcher.ledger.columns import COLUMNS, SELECT, row_to_drop
 from watcher.model import Drop, DropFile, DropState, StateCount
+
+_INSERT: Final = (
+    "INSERT INTO drops (id, rule, drop_path, fingerprint, state, attempts, input_dir, "  # noqa: S608
+    "deployment_id, created_at, updated_at, local_path, marker_path) "
+    # Another host may have recorded the same drop a moment ago (the live row is unique per rule
+    # and drop): then nothing is inserted, nothing returned, and that row is the drop's.
+    "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
+    f"RETURNING {COLUMNS}"
+)
 
 
 class Cursor(Protocol):
@@ -173,12 +182,8 @@ class SQLRows:
     ) -> Drop:
         """Add a live row with attempts=0 and created_at=updated_at=now; return it (or the live
         row of (rule, drop) that another host inserted first)."""
-        self._conn.execute(
-            "INSERT INTO drops (id, rule, drop_path, fingerprint, state, attempts, input_dir, "
-            "deployment_id, created_at, updated_at, local_path, marker_path) "
-            # Another host may have recorded the same drop a moment ago (the live row is unique
-            # per rule and drop): then that row is the drop's.
-            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        inserted = self._conn.execute(
+            _INSERT,
             (
                 drop_id,
                 rule,
@@ -192,10 +197,12 @@ class SQLRows:
                 local_path,
                 marker_path,
             ),
-        )
-        inserted = self.get(drop_id) or self.find_active(rule, drop)
-        assert inserted is not None
-        return inserted
+        ).fetchall()
+        if inserted:
+            return row_to_drop(inserted[0])
+        theirs = self.find_active(rule, drop)
+        assert theirs is not None
+        return theirs
 
     # --- the files of a drop (remote check, upload) -------------------------------------
 
@@ -242,6 +249,28 @@ class SQLRows:
             f"UPDATE drops SET {assignments} WHERE id = ?",  # noqa: S608
             (*values.values(), drop_id),
         )
+
+    def update_live(
+        self,
+        drop_id: str,
+        values: Mapping[str, object],
+        states: Collection[DropState],
+        *,
+        add: Mapping[str, int] | None = None,
+    ) -> Drop | None:
+        """Set these columns (and add `add` to those counters) of the row if it is live and in
+        one of `states`; return the new row, or None when it is not (nothing written). One
+        statement: no read before or after."""
+        # Column names come from watcher.ledger only, never from input.
+        assignments = [f"{column} = ?" for column in values]
+        assignments += [f"{column} = {column} + ?" for column in add or ()]
+        marks = ", ".join("?" for _ in states)
+        rows = self._conn.execute(
+            f"UPDATE drops SET {', '.join(assignments)} "  # noqa: S608
+            f"WHERE id = ? AND archived = 0 AND state IN ({marks}) RETURNING {COLUMNS}",
+            (*values.values(), *(add or {}).values(), drop_id, *(s.value for s in states)),
+        ).fetchall()
+        return row_to_drop(rows[0]) if rows else None
 
     # --- claims (a ledger shared by several hosts) --------------------------------------
 

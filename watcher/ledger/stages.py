@@ -37,32 +37,32 @@ def set_batch(rows: Rows, drop_id: str, *, batch_id: int | None, now: float) -> 
     """uploading: the drop's files go into this batch from now on (none of them sent yet)."""
     rows.clear_uploaded(drop_id)
     values = {"batch_id": batch_id, "updated_at": now}
-    return _transition(rows, drop_id, "upload_progress", lambda _d: values)
+    return _transition(rows, drop_id, "upload_progress", values)
 
 
 def file_uploaded(rows: Rows, drop_id: str, rel: str, *, now: float) -> Drop:
     """uploading: one more file is in the batch (a restart does not send it again)."""
     rows.set_uploaded(drop_id, rel, True)
     values = {"updated_at": now}
-    return _transition(rows, drop_id, "upload_progress", lambda _d: values)
+    return _transition(rows, drop_id, "upload_progress", values)
 
 
 def upload_note(rows: Rows, drop_id: str, *, error: str | None, now: float) -> Drop:
     """uploading: why the upload waits (shown by `status`), or None once it moves again."""
     values = {"last_error": error, "updated_at": now}
-    return _transition(rows, drop_id, "upload_progress", lambda _d: values)
+    return _transition(rows, drop_id, "upload_progress", values)
 
 
 def uploaded(rows: Rows, drop_id: str, *, now: float) -> Drop:
     """uploading -> ready: the batch holds every file; the run is posted with batch_id."""
     values = {"state": DropState.READY.value, "last_error": None, "updated_at": now}
-    return _transition(rows, drop_id, "upload_progress", lambda _d: values)
+    return _transition(rows, drop_id, "upload_progress", values)
 
 
 def results_pending(rows: Rows, drop_id: str, *, now: float) -> Drop:
     """complete: the run's results are to be saved to the rule's results_dir."""
     values = {"results_state": RESULTS_PENDING, "updated_at": now}
-    return _transition(rows, drop_id, "results", lambda _d: values)
+    return _transition(rows, drop_id, "results", values)
 
 
 def results_saved(rows: Rows, drop_id: str, *, path: str, now: float) -> Drop:
@@ -72,7 +72,7 @@ def results_saved(rows: Rows, drop_id: str, *, path: str, now: float) -> Drop:
         "results_error": None,
         "updated_at": now,
     }
-    return _transition(rows, drop_id, "results", lambda _d: values)
+    return _transition(rows, drop_id, "results", values)
 
 
 def results_failed(rows: Rows, drop_id: str, *, error: str, now: float) -> Drop:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NoReturn
 
 from watcher.errors import LedgerError
 from watcher.ledger.backend import Rows
@@ -70,22 +70,38 @@ def _updated(rows: Rows, drop_id: str, values: Mapping[str, object]) -> Drop:
 
 
 def _transition(
-    rows: Rows, drop_id: str, op: str, values: Callable[[Drop], Mapping[str, object]]
+    rows: Rows,
+    drop_id: str,
+    op: str,
+    values: Mapping[str, object] | Callable[[Drop], Mapping[str, object]],
+    *,
+    add: Mapping[str, int] | None = None,
 ) -> Drop:
-    """Check that the live row may take `op`, write `values(row)` and return the new row."""
-    drop = _require(rows, drop_id, op)
+    """Check that the live row may take `op`, write `values` (and add `add` to those counters)
+    and return the new row. Fixed values take one statement; a callable of the current row
+    (values that depend on it) reads the row first."""
     allowed = ALLOWED_FROM[op]
-    if drop.archived or drop.state not in allowed:
-        where = "archived" if drop.archived else drop.state.value
-        raise RuntimeError(
-            f"ledger.{op}: drop {drop_id} is {where}; allowed from "
-            f"{sorted(s.value for s in allowed)} (not archived)"
-        )
-    return _updated(rows, drop_id, values(drop))
+    if callable(values):
+        drop = _require(rows, drop_id, op)
+        if drop.archived or drop.state not in allowed:
+            _refuse(drop, op)
+        values = values(drop)
+    updated = rows.update_live(drop_id, values, allowed, add=add)
+    if updated is None:
+        _refuse(_require(rows, drop_id, op), op)
+    return updated
 
 
-def _refuse_active(rows: Rows, rule: str, drop: str, op: str) -> None:
-    active = rows.find_active(rule, drop)
+def _refuse(drop: Drop, op: str) -> NoReturn:
+    allowed = ALLOWED_FROM[op]
+    where = "archived" if drop.archived else drop.state.value
+    raise RuntimeError(
+        f"ledger.{op}: drop {drop.id} is {where}; allowed from "
+        f"{sorted(s.value for s in allowed)} (not archived)"
+    )
+
+
+def _refuse_active(rows: Rows, rule: str, drop: str, op: str, *, active: Drop | None) -> None:
     if active is not None:
         raise RuntimeError(
             f"ledger.{op}: {rule}:{drop} already has live row {active.id} "
@@ -129,7 +145,7 @@ def record_ready(
             "updated_at": now,
         }
         return _updated(rows, active.id, values)
-    _refuse_active(rows, rule, drop, "record_ready")
+    _refuse_active(rows, rule, drop, "record_ready", active=active)
     drop_id = new_drop_id()
     if files:
         rows.replace_files(drop_id, files)
@@ -177,7 +193,7 @@ def resubmit(
 ) -> Drop:
     """terminal: archive the row and insert a new one in `state` for the same (rule, drop)."""
     values = {"archived": 1, "updated_at": now}
-    old = _transition(rows, drop_id, "resubmit", lambda _d: values)
+    old = _transition(rows, drop_id, "resubmit", values)
     drop_id = new_drop_id()
     if files:
         rows.replace_files(drop_id, files)
@@ -220,20 +236,19 @@ def begin_submit(
     deployment_id: str | None,
 ) -> Drop:
     """ready -> submitting: a new attempt_id, intent_at=now, attempts+1."""
-
-    def values(d: Drop) -> Mapping[str, object]:
-        return {
-            "state": DropState.SUBMITTING.value,
-            "attempt_id": uuid.uuid4().hex,
-            "intent_at": now,
-            "attempts": d.attempts + 1,
-            "next_attempt_at": None,
-            "input_dir": d.input_dir if input_dir is None else input_dir,
-            "deployment_id": d.deployment_id if deployment_id is None else deployment_id,
-            "updated_at": now,
-        }
-
-    return _transition(rows, drop_id, "begin_submit", values)
+    values: dict[str, object] = {
+        "state": DropState.SUBMITTING.value,
+        "attempt_id": uuid.uuid4().hex,
+        "intent_at": now,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    # None keeps the stored value.
+    if input_dir is not None:
+        values["input_dir"] = input_dir
+    if deployment_id is not None:
+        values["deployment_id"] = deployment_id
+    return _transition(rows, drop_id, "begin_submit", values, add={"attempts": 1})
 
 
 def begin_submit_many(rows: Rows, drop_ids: Iterable[str], *, now: float) -> list[Drop]:
@@ -256,7 +271,7 @@ def mark_submitted(
         "submitted_at": now,
         "updated_at": now,
     }
-    return _transition(rows, drop_id, "mark_submitted", lambda _d: values)
+    return _transition(rows, drop_id, "mark_submitted", values)
 
 
 def mark_submitted_many(rows: Rows, results: Iterable[SubmittedRun], *, now: float) -> list[Drop]:
@@ -279,7 +294,7 @@ def schedule_retry(
         "last_error": error,
         "updated_at": now,
     }
-    return _transition(rows, drop_id, "schedule_retry", lambda _d: values)
+    return _transition(rows, drop_id, "schedule_retry", values)
 
 
 def mark_rejected(
@@ -309,7 +324,7 @@ def mark_failed(rows: Rows, drop_id: str, *, error: str, now: float) -> Drop:
         "next_attempt_at": None,
         "updated_at": now,
     }
-    return _transition(rows, drop_id, "mark_failed", lambda _d: values)
+    return _transition(rows, drop_id, "mark_failed", values)
 
 
 def release(rows: Rows, drop_id: str, *, now: float) -> Drop:
@@ -341,7 +356,7 @@ def set_run_status(rows: Rows, drop_id: str, *, run_status: str, response: str, 
         "finished_at": now if state in TERMINAL else None,
         "updated_at": now,
     }
-    return _transition(rows, drop_id, "set_run_status", lambda _d: values)
+    return _transition(rows, drop_id, "set_run_status", values)
 
 
 def mark_post_action_done(rows: Rows, drop_id: str, *, now: float) -> None:

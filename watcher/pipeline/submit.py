@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import structlog
 
 from watcher.config import Rule, output_dir_for
-from watcher.errors import LedgerError, LedgerUnavailableError
+from watcher.errors import LedgerUnavailableError
 from watcher.hub.client import HubClient
 from watcher.hub.errors import HubError, HubNotSentError
 from watcher.hub.models import Run
@@ -31,6 +31,7 @@ from watcher.pipeline.reconcile import Reconciler
 from watcher.pipeline.request import run_call
 from watcher.pipeline.schedules import Closed, Schedules
 from watcher.pipeline.state import BEAT_S, PipelineState, Unsettled
+from watcher.pipeline.submitted import SubmittedQueue
 
 log = structlog.get_logger("watcher.pipeline")
 
@@ -74,7 +75,7 @@ class Submitter:
         self._reconciler = reconciler
         self._sem = asyncio.Semaphore(state.config.hub.max_concurrency)
         self.inflight: set[asyncio.Task[None]] = set()
-        self._pending: list[SubmittedRun] = []
+        self._submitted = SubmittedQueue(state)
         self._failures = FailedPost(state, gate=gate)
         self._schedules = Schedules(state)
 
@@ -161,32 +162,47 @@ class Submitter:
                 await wake.wait()
 
     def _begin(self, due: list[Drop], sem: asyncio.Semaphore) -> list[Started]:
-        """Record the intent of every due drop in one transaction (durable before any POST)."""
+        """Record the intent of every due drop in one transaction (durable before any POST),
+        with the POST results queued since the last flush: one commit for both."""
         ledger = self._state.ledger
         now = time.time()
         started: list[Started] = []
-        with ledger.batch():
-            for drop in due:
-                rule = self._state.rules.get(drop.rule)
-                if rule is None:
-                    sem.release()
-                    self._rule_gone(drop, now)
-                    continue
-                try:
-                    output_dir = output_dir_for(rule, drop.drop, now=datetime.now(UTC))
-                except ValueError as exc:
-                    sem.release()
-                    self._bad_template(drop, str(exc), now)
-                    continue
-                # input_dir stays as resolved at detection: a reload that changed remote_dir
-                # must not send another folder's path. The deployment is the rule's current one.
-                try:
-                    begun = ledger.begin_submit(drop.id, now=now, deployment_id=rule.deployment_id)
-                except ClaimLostError:  # a shared ledger: another host took it meanwhile
-                    sem.release()
-                    continue
-                started.append(Started(begun, rule, output_dir))
+        pending = self._submitted.take()
+        try:
+            with ledger.batch():
+                submitted = self._submitted.write(pending)
+                self._begin_in_batch(due, sem, now, started)
+        except BaseException:
+            # Nothing of the batch was written: the results wait for their own flush.
+            self._submitted.put_back(pending)
+            raise
+        self._submitted.track(pending, submitted)
         return started
+
+    def _begin_in_batch(
+        self, due: list[Drop], sem: asyncio.Semaphore, now: float, started: list[Started]
+    ) -> None:
+        ledger = self._state.ledger
+        for drop in due:
+            rule = self._state.rules.get(drop.rule)
+            if rule is None:
+                sem.release()
+                self._rule_gone(drop, now)
+                continue
+            try:
+                output_dir = output_dir_for(rule, drop.drop, now=datetime.now(UTC))
+            except ValueError as exc:
+                sem.release()
+                self._bad_template(drop, str(exc), now)
+                continue
+            # input_dir stays as resolved at detection: a reload that changed remote_dir
+            # must not send another folder's path. The deployment is the rule's current one.
+            try:
+                begun = ledger.begin_submit(drop.id, now=now, deployment_id=rule.deployment_id)
+            except ClaimLostError:  # a shared ledger: another host took it meanwhile
+                sem.release()
+                continue
+            started.append(Started(begun, rule, output_dir))
 
     def _bad_template(self, drop: Drop, error: str, now: float) -> None:
         self._state.ledger.mark_rejected(drop.id, error=error, response=None, now=now)
@@ -288,7 +304,7 @@ class Submitter:
         metrics = self._state.metrics
         metrics.submitted(drop.rule, "accepted", latency_ms / 1000)
         metrics.run_started(drop.rule, time.time() - drop.created_at)
-        self._queue_submitted(
+        self._submitted.add(
             SubmittedRun(
                 drop_id=drop.id,
                 run_id=run.id,
@@ -310,40 +326,9 @@ class Submitter:
             self._state.spawn(remove_marker_off_loop(marker, drop_id=drop.id), "marker")
         self._state.new_runs = True
 
-    def _queue_submitted(self, result: SubmittedRun) -> None:
-        # Results are written in one transaction per loop turn. If the process dies before the
-        # flush, the drop is still `submitting` and startup reconcile adopts its run by tag.
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush_submitted)
-        self._pending.append(result)
-
     def flush_submitted(self) -> None:
-        """Write the queued POST results in one transaction; their runs are tracked from now."""
-        if self._pending:
-            pending, self._pending = self._pending, []
-            try:
-                done = self._state.ledger.mark_submitted_many(pending, now=time.time())
-            except LedgerUnavailableError:
-                raise  # the daemon holds and starts afresh: these are reconciled by tag
-            except LedgerError as exc:
-                # Still `submitting` in the ledger: their runs are adopted by tag.
-                log.error("submit.record_failed", drops=len(pending), error=str(exc))
-                for r in pending:
-                    self._state.needs_reconcile[r.drop_id] = Unsettled(0.0, str(exc))
-                return
-            for d in done:
-                self._state.tracked[d.id] = d
-            if len(done) < len(pending):
-                # A shared ledger: the drop was taken over while its POST was on its way.
-                recorded = {d.id for d in done}
-                for r in pending:
-                    if r.drop_id not in recorded:
-                        log.error(
-                            "run.claim_lost",
-                            drop_id=r.drop_id,
-                            run_id=r.run_id,
-                            hint="another host holds this drop; if it posted too, cancel one run",
-                        )
+        """Write the queued POST results now (see `SubmittedQueue`)."""
+        self._submitted.flush()
 
 
 def _ms_since(started: float) -> float:
