@@ -64,6 +64,26 @@ def test_a_drop_that_changes_before_submission_gets_its_new_fingerprint(rig: Rig
     run(scenario)
 
 
+def test_a_drop_handed_over_twice_in_one_batch_keeps_one_row_with_the_last_content(rig: Rig):
+    """The detector hands a drop over, then again with new content, before the batch is
+    written: one row, recorded and then updated, never a second live row or a lost change."""
+
+    async def scenario() -> None:
+        p = rig.build()
+        first = rig.make_drop("b")
+        second = rig.make_drop("b", {"page-1.pdf": b"longer content now"})
+        with capture_logs() as logs:
+            await p.on_ready(first)
+            await p.on_ready(second)
+            await p.on_ready(rig.make_drop("c"))
+            await asyncio.sleep(0)
+        assert rig.drop("b").fingerprint == second.scan.fingerprint()
+        assert [e["event"] for e in logs] == ["drop.ready", "drop.updated", "drop.ready"]
+        assert sorted(d.drop for d in rig.ledger.all_drops()) == ["b", "c"]
+
+    run(scenario)
+
+
 def test_a_changed_finished_drop_is_resubmitted_with_on_change_resubmit(rig: Rig):
     """on_change: resubmit: a finished drop whose content changed gets a fresh `ready` row."""
     rig.rule = {"on_change": "resubmit"}

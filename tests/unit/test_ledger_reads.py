@@ -109,3 +109,23 @@ def test_in_state_filters_by_state(ledger: Ledger) -> None:
     ledger.archive(c.id)
     assert ledger.in_state(DropState.COMPLETE) == []
     assert [d.id for d in ledger.in_state(DropState.COMPLETE, include_archived=True)] == [c.id]
+
+
+def test_find_active_many_reads_the_live_rows_of_many_drops_at_once(ledger: Ledger) -> None:
+    """Intake reads every pending drop's live row in one go: an archived row, another rule's
+    drop of the same name and a drop without a row are not returned; lists longer than one
+    query's parameters are read in parts."""
+    a = ready(ledger, "a")
+    old_b = ready(ledger, "b")
+    ledger.archive(old_b.id)
+    other = ready(ledger, "a", rule="other")
+    with ledger.batch():
+        many = [ready(ledger, f"m{i:04d}") for i in range(1200)]
+    keys = [("r", "a"), ("r", "b"), ("r", "nothing"), ("other", "a")]
+    keys += [("r", d.drop) for d in many]
+    found = ledger.find_active_many(keys)
+    assert found[("r", "a")] == a
+    assert found[("other", "a")] == other
+    assert ("r", "b") not in found and ("r", "nothing") not in found
+    assert len(found) == 2 + 1200
+    assert found[("r", "m1199")] == many[-1]

@@ -30,6 +30,10 @@ class Queries(Protocol):
         """The live (not archived) row for (rule, drop), if any."""
         ...
 
+    def find_active_many(self, rule: str, drops: Sequence[str]) -> list[Drop]:
+        """The live rows of these drops of `rule` (at most one each), in no order."""
+        ...
+
     def due(
         self,
         now: float,

@@ -7,7 +7,7 @@ fs, pipeline or detect.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -162,6 +162,19 @@ class LedgerBase(DueQueue):
         """The live (not archived) row for (rule, drop), if any. There is at most one."""
         with self._backend.read() as rows:
             return rows.find_active(rule, drop)
+
+    def find_active_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Drop]:
+        """The live rows of these (rule, drop) pairs, in one read: a pair without one is
+        absent from the result."""
+        by_rule: dict[str, list[str]] = {}
+        for rule, drop in keys:
+            by_rule.setdefault(rule, []).append(drop)
+        with self._backend.read() as rows:
+            return {
+                (d.rule, d.drop): d
+                for rule, drops in by_rule.items()
+                for d in rows.find_active_many(rule, drops)
+            }
 
     def in_state(self, *states: DropState, include_archived: bool = False) -> list[Drop]:
         """Rows in any of `states` (live ones unless include_archived), oldest first."""

@@ -23,6 +23,10 @@ _INSERT: Final = (
 )
 
 
+# Drops per `IN (...)` list: well under every engine's limit on parameters.
+_IN_CHUNK: Final = 500
+
+
 class Cursor(Protocol):
     """What the shared SQL reads from a statement's result."""
 
@@ -83,6 +87,19 @@ class SQLRows:
             (rule, drop),
         ).fetchone()
         return row_to_drop(row) if row else None
+
+    def find_active_many(self, rule: str, drops: Sequence[str]) -> list[Drop]:
+        """The live rows of these drops of `rule` (at most one each), in no order."""
+        found: list[Drop] = []
+        for start in range(0, len(drops), _IN_CHUNK):
+            chunk = drops[start : start + _IN_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._conn.execute(
+                f"{SELECT} WHERE rule = ? AND archived = 0 AND drop_path IN ({marks})",
+                (rule, *chunk),
+            ).fetchall()
+            found.extend(row_to_drop(r) for r in rows)
+        return found
 
     def due(
         self,
