@@ -17,6 +17,7 @@ from watcher import __version__
 from watcher.errors import TokenError
 from watcher.hub.batches import BatchClient
 from watcher.hub.errors import HubResponseError
+from watcher.hub.loop_post import LoopPoster
 from watcher.hub.models import FileMetadata, Run
 from watcher.hub.pool import ConnectionPool
 from watcher.hub.requests import run_request
@@ -89,6 +90,17 @@ class HubClient:
         )
         self._sender = Sender(self._pool, secret=token, pool_timeout_s=timeout_s)
         self._batches = BatchClient(self._sender)
+        self._poster: LoopPoster | None = None
+        if self._pool.direct_ssl is not None:
+            self._poster = LoopPoster(
+                base_url=self._base_url,
+                headers=headers,
+                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                ssl_context=self._pool.direct_ssl[0],
+                secret=token,
+                size=max_connections,
+            )
 
     def __repr__(self) -> str:
         return f"HubClient(base_url={self._base_url!r}, context={self._context!r})"
@@ -108,9 +120,17 @@ class HubClient:
         """The IB-Context header value, if configured."""
         return self._context
 
+    @property
+    def loop_poster(self) -> LoopPoster | None:
+        """The run POST on the event loop (`LoopPoster`), with this client's token, headers,
+        TLS and timeouts; None behind a proxy or a test transport (then `run_deployment`)."""
+        return self._poster
+
     def close(self) -> None:
         """Close every connection. Idempotent; later calls raise RuntimeError."""
         self._pool.close()
+        if self._poster is not None:
+            self._poster.close()
 
     def __enter__(self) -> HubClient:
         return self

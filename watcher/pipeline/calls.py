@@ -1,6 +1,7 @@
 """Blocking hub calls from the loop: the thread pool, the current client and retired clients.
 
-HTTP runs on a small pool with httpx's sync client (measured faster here than its AsyncClient).
+HTTP runs on a small pool with httpx's sync client (measured faster here than its AsyncClient);
+a run's POST, the call of every drop, goes on the loop itself when it can (`post_run`).
 A client replaced by a new token is closed as soon as its last call returns. Imports only the
 hub adapter.
 """
@@ -8,11 +9,12 @@ hub adapter.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from watcher.hub.client import HubClient
+from watcher.hub.loop_post import LoopPoster
 
 T = TypeVar("T")
 
@@ -44,6 +46,29 @@ class HubCalls:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, request, client)
+        finally:
+            self._inflight[key] -= 1
+            if not self._inflight[key]:
+                del self._inflight[key]
+                self._close_if_retired(key)
+
+    @property
+    def posts_on_loop(self) -> bool:
+        """True when run POSTs go on the loop (`post_run`): the current client talks to the
+        server directly (no proxy, no test transport)."""
+        return self._client.loop_poster is not None
+
+    async def post_run(self, request: Callable[[LoopPoster], Awaitable[T]]) -> T:
+        """`request(poster)` awaited on the loop, with the current client's `LoopPoster` (only
+        when `posts_on_loop`); the client is kept open until it returns, as for `call`."""
+        client = self._client
+        poster = client.loop_poster
+        if poster is None:
+            raise RuntimeError("post_run needs a client with a loop poster (posts_on_loop)")
+        key = id(client)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        try:
+            return await request(poster)
         finally:
             self._inflight[key] -= 1
             if not self._inflight[key]:
