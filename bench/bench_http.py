@@ -2,8 +2,8 @@
 
 httpx sync Client on worker threads (one keep-alive connection each, as watcher.hub.HubClient
 does), httpx AsyncClient with N concurrent requests on one event loop, one sync connection alone,
-and HubClient itself on worker threads. The simulator is a separate process. Imports
-watcher.hub only to measure HubClient.
+HubClient itself on worker threads, and its LoopPoster (the daemon's run POST) on one loop. The
+simulator is a separate process. Imports watcher.hub only to measure HubClient.
 """
 
 from __future__ import annotations
@@ -104,6 +104,33 @@ def hub_client_threads(url: str, n: int, workers: int) -> Counter[int]:
         return _threads(n, workers, call)
 
 
+def hub_loop_poster(url: str, n: int, concurrency: int) -> Counter[int]:
+    """HubClient's LoopPoster: the run POST on one asyncio loop, as the daemon sends it."""
+    from watcher.hub.client import HubClient
+
+    async def main() -> Counter[int]:
+        with HubClient(
+            base_url=url, token=L.TOKEN, context=L.CONTEXT, max_connections=concurrency
+        ) as hc:
+            poster = hc.loop_poster
+            assert poster is not None, "a proxy in the environment: no loop poster"
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one(i: int) -> None:
+                body = _body(i)
+                async with sem:
+                    await poster.run_deployment(
+                        deployment_id=L.DEPLOYMENT,
+                        input_dir=body["input_dir"],
+                        settings=body["settings"],
+                    )
+
+            await asyncio.gather(*(one(i) for i in range(n)))
+        return Counter({202: n})  # anything else raised
+
+    return asyncio.run(main())
+
+
 CASES: list[tuple[str, Callable[[str, int], Counter[int]]]] = [
     ("httpx.Client, 1 connection", lambda u, n: sync_threads(u, n, 1)),
     ("httpx.Client x 4 threads", lambda u, n: sync_threads(u, n, 4)),
@@ -111,6 +138,7 @@ CASES: list[tuple[str, Callable[[str, int], Counter[int]]]] = [
     ("httpx.AsyncClient, 4 concurrent", lambda u, n: async_client(u, n, 4)),
     ("httpx.AsyncClient, 16 concurrent", lambda u, n: async_client(u, n, 16)),
     ("watcher HubClient x 16 threads", lambda u, n: hub_client_threads(u, n, 16)),
+    ("watcher LoopPoster, 16 concurrent", lambda u, n: hub_loop_poster(u, n, 16)),
 ]
 
 

@@ -541,10 +541,12 @@ def render_http(res: dict[str, Any]) -> list[str]:
             f" {a16['per_s']:.0f} for one AsyncClient at 16 concurrent requests"
             f" ({s16['per_s'] / a16['per_s']:.1f}x), at"
             f" {s16['client_cpu_ms_per_req']:.2f} vs {a16['client_cpu_ms_per_req']:.2f} ms of"
-            " client CPU per request. That is why watcher.hub uses sync httpx.Client instances"
-            " (one connection each) on worker threads. Alone, HubClient on 16 threads is faster"
-            " than the burst target; inside the daemon its CPU per request shares one GIL with"
-            " detection, the ledger and logging (see below).",
+            " client CPU per request: that is why watcher.hub's calls use sync httpx.Client"
+            " instances (one connection each) on worker threads. Alone, HubClient on 16 threads"
+            " is faster than the burst target, but inside the daemon 16 threads queue for one"
+            " GIL with the loop, which then waits after every ledger statement; so the run"
+            " POST, the call of every drop, goes out on the loop itself (LoopPoster, last row;"
+            " bench/PERF13.md).",
         ]
     c = res.get("curl")
     if c:
@@ -586,29 +588,13 @@ def render_profile(res: dict[str, Any]) -> list[str]:
 # (BENCH_WATCHER_SRC, see bench/README.md) on 2026-11-28. Static text: re-check it when the
 # code changes (the profile section above is always measured in the same run).
 LIMITS_BURST = """\
-The first run of this benchmark (commit 1b2f202) measured 189-280 runs/s on the 1,000 burst.
-py-spy showed the loop thread busy with work that grew with the burst, and these were fixed
-(commits 54dedc0, 4aff61a, and the in-memory tracked set after them):
-
-1. The tracker was woken by every submission and each pass read every submitted drop from the
-   ledger and paged through all runs since the oldest one: O(n^2) over a burst. It now polls
-   once per interval, keeps the tracked drops in memory, and lists only runs that moved on.
-2. The detector made one thread hop per scan, four at a time; it now scans up to 64 drops
-   per hop.
-3. `Ledger.due()` sorted every ready row per call; an expression index serves it now, and
-   it asks for as many drops as there are free slots.
-4. Intake and tracking write one transaction per loop turn instead of one per drop.
-
-What is left is spread thin over one GIL on 2 cores shared with the simulator. On the loop
-thread (profile above): ledger writes (`mark_submitted_many` still reads, updates and re-reads
-each row: ~20%; commit with fsync, `synchronous=FULL`, kept on purpose so the ledger survives
-power loss and not only kill -9: ~17% self), structured log lines through stdlib logging
-(~13%), and `due()`. On the worker threads: httpx's own CPU per POST (0.6-1 ms of client CPU
-per request in the HTTP table) and the thread-pool hand-off. Next steps, not taken in this
-round: one `executemany` UPDATE for a batch of submitted runs, structlog's native logger
-instead of the stdlib bridge for our own events, and an httpx transport over `http.client`
-(measured by patching a copy: 0.33 instead of 0.59 ms of client CPU per POST, about +15%;
-it needs TLS, proxy and error-mapping work before it could ship)."""
+Each change since the first run (189-280 runs/s at commit 1b2f202) and what limited the burst
+after it is in bench/PERF13.md, with before/after figures. The last limits found: the loop
+thread waited for the GIL after every SQLite call while 16 worker threads sent POSTs (a ledger
+statement took 3-12x its own time in a burst), and the fsync of each commit. The run POST now
+goes out on the loop (hub/loop_post.py), a transition is one statement, and POST results ride
+in the next intents' commit. If this section shows, profile the loop thread (the section above)
+and compare with PERF13.md's last profile."""
 
 LIMITS_LATENCY = """\
 A moved-in drop was first scanned `DEBOUNCE_S` (50 ms) after its event and `SettleTracker`
