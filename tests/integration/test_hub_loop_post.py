@@ -20,6 +20,7 @@ from watcher.hub.errors import (
     HubAmbiguousError,
     HubNotSentError,
     HubRateLimitedError,
+    HubServerError,
     HubTransportError,
 )
 
@@ -195,6 +196,23 @@ def test_a_connection_the_server_closed_after_answering_is_not_reused(scripted):
 
     assert len(asyncio.run(go())) == 3
     assert server.accepted == 3 and len(server.requests) == 3
+
+
+def test_an_encoded_base_path_goes_out_as_httpx_sends_it(scripted):
+    """A base URL whose path holds an escaped space: the request line carries it escaped."""
+    server = scripted([("answer", _answer())])
+    _post(f"http://127.0.0.1:{server.port}/my%20api")
+    assert server.requests[0].startswith(b"POST /my%20api/v2/apps/deployments/dep-1/runs HTTP/1.1")
+
+
+def test_an_error_whose_body_claims_an_encoding_is_still_its_status(scripted):
+    """A gateway's 502 with a body that says gzip but is not: still a server error (retried
+    after a listing), never an exception from outside the hub's errors."""
+    bad = _answer(b"<html>bad gateway</html>", "502 Bad Gateway", "Content-Encoding: gzip\r\n")
+    server = scripted([("answer", bad)])
+    with pytest.raises(HubServerError) as info:
+        _post(server.url())
+    assert info.value.http_status == 502
 
 
 def test_a_chunked_answer_and_a_1xx_before_it_are_read(scripted):

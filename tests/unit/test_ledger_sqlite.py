@@ -53,6 +53,18 @@ def test_new_ledger_is_wal_full_sync_at_latest_schema(tmp_path: Path) -> None:
         other.close()
 
 
+def test_an_sqlite_library_without_returning_is_refused_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite older than 3.35 (no RETURNING) would fail at the first drop: the ledger refuses
+    to open and says which version it found and what to use instead."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(LedgerError, match=r"SQLite 3\.34\.1.*3\.35\.0 or newer.*postgresql"):
+        Ledger.in_state_dir(tmp_path / "state")
+    assert not (tmp_path / "state" / "ledger.sqlite3").exists()
+
+
 def test_in_state_dir_creates_the_directory(tmp_path: Path) -> None:
     """in_state_dir makes state_dir (and parents) and opens state_dir/ledger.sqlite3."""
     state_dir = tmp_path / "a" / "b"

@@ -5,13 +5,14 @@ line for the GIL, which the loop thread then waited for after every SQLite call 
 a ledger statement took 3-12x its own time). On the loop there is no hop and no queue: in a
 10,000-drop burst the daemon submitted 1.4-1.5x as many runs per second for 30 % less CPU per run.
 
-Same request and same answers as `HubClient.run_deployment`: the body, the headers (token, context,
-user agent), TLS verified with the pool's own `ssl.SSLContext`, the connect timeout and the
-client's timeout for sending and for the answer. Every failure is the `Hub*` error the threaded
-path raises: a connection that cannot be made is `HubTransportError` (nothing was sent), a
-failure after the first byte went out is `HubAmbiguousError`, a status is judged by
-`raise_for_status`, a 2xx body as `json_body` and `Run.from_json` judge it. Only for a pool
-that talks directly to the server (no proxy, no test transport: `ConnectionPool.direct_ssl`).
+Same request and same answers as `HubClient.run_deployment`: the body; the headers (token,
+context, user agent; no cookies: the threaded path sends back any the hub set, and AI Hub's API
+sets none); TLS verified with the pool's own `ssl.SSLContext`; the connect timeout, and the
+client's timeout for sending and for the answer together. Every failure is the `Hub*` error the
+threaded path raises: a connection that cannot be made is `HubTransportError` (nothing was sent),
+a failure after the first byte went out is `HubAmbiguousError`, a status is judged by
+`raise_for_status`, a 2xx body as `json_body` and `Run.from_json` judge it. Only for a pool that
+talks directly to the server (no proxy, no test transport: `ConnectionPool.direct_ssl`).
 
 Imports only `watcher.hub` and the core.
 """
@@ -67,11 +68,13 @@ class LoopPoster:
         size: int,
     ) -> None:
         url = httpx.URL(base_url)
-        self._host = url.host
+        # On the wire as httpx sends them: the IDNA host and the percent-encoded path.
+        raw_host = url.raw_host.decode("ascii")
+        self._host = raw_host
         self._port = url.port or (443 if url.scheme == "https" else 80)
-        self._prefix = url.path.rstrip("/")
+        self._prefix = url.raw_path.decode("ascii").split("?", 1)[0].rstrip("/")
         self._ssl = ssl_context if url.scheme == "https" else None
-        host = f"[{url.host}]" if ":" in url.host else url.host
+        host = f"[{raw_host}]" if ":" in raw_host else raw_host
         authority = host if url.port is None else f"{host}:{url.port}"
         fixed = {"Host": authority, **headers, "Content-Type": "application/json"}
         # Sent as is, so nothing asks for a compressed answer that would need decoding.
@@ -99,7 +102,10 @@ class LoopPoster:
         req = run_request(**kw)
         body = dump_body(req.body)
         path = self._prefix + req.path
-        head = f"POST {path} HTTP/1.1\r\n{self._head}Content-Length: {len(body)}\r\n\r\n"
+        # Made before any connection: a request that cannot be encoded was never sent.
+        data = (f"POST {path} HTTP/1.1\r\n{self._head}Content-Length: {len(body)}\r\n\r\n").encode(
+            "ascii"
+        ) + body
         reader, writer = await self._connection(req.path)
         # As late as can be: nothing below awaits before the bytes are handed to the socket.
         if send_before is not None and time.time() >= send_before:
@@ -112,14 +118,14 @@ class LoopPoster:
             )
         try:
             async with asyncio.timeout(self._timeout_s):
-                writer.write(head.encode("ascii") + body)
+                writer.write(data)
                 await writer.drain()
                 status, headers, content, keep = await _read_answer(reader)
         except asyncio.CancelledError:
-            writer.close()  # half a conversation: never reused
+            _drop(writer)  # half a conversation: never reused
             raise
         except (OSError, TimeoutError, _Closed, ValueError, asyncio.IncompleteReadError) as exc:
-            writer.close()
+            _drop(writer)
             detail = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), self._secret)
             raise HubAmbiguousError(
                 f"no response after sending ({detail}); the request may have taken effect",
@@ -129,17 +135,19 @@ class LoopPoster:
         if keep:
             self._give_back(reader, writer)
         else:
-            writer.close()
+            _drop(writer)
         if not 200 <= status < 300:
-            resp = httpx.Response(status, headers=headers, content=content)
+            # Identity was asked for: a body that claims an encoding is judged as it came.
+            plain = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
+            resp = httpx.Response(status, headers=plain, content=content)
             raise_for_status(resp, _METHOD, req.path, secret=self._secret)
         try:
-            data: object = json.loads(content)
+            decoded: object = json.loads(content)
         except (ValueError, UnicodeDecodeError):
             raise HubResponseError(
                 f"HTTP {status} body is not JSON", method=_METHOD, path=req.path
             ) from None
-        return Run.from_json(data, method=_METHOD, path=req.path)
+        return Run.from_json(decoded, method=_METHOD, path=req.path)
 
     async def _connection(self, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while self._idle:
@@ -147,7 +155,7 @@ class LoopPoster:
             # Closed by the server while idle, or holding bytes nobody asked for: not reused
             # (the server may have closed it between answers without a Connection: close).
             if _stale(reader, writer):
-                writer.close()
+                _drop(writer)
                 continue
             return reader, writer
         self._keep_until_loop_ends()
@@ -185,7 +193,7 @@ class LoopPoster:
         if kept and len(self._idle) < self._size:
             self._idle.append((reader, writer))
         else:
-            writer.close()
+            _drop(writer)
 
     def close(self) -> None:
         """Close the idle connections (a POST in flight closes its own when it ends). Safe from
@@ -203,10 +211,16 @@ class LoopPoster:
             keeper.cancel()  # a retired client (new token): its keeper has nothing left to do
         for _reader, writer in idle:
             if on_loop:
-                writer.close()
+                _drop(writer)
             else:
                 with contextlib.suppress(RuntimeError):  # that loop is closed: the process ends
-                    loop.call_soon_threadsafe(writer.close)
+                    loop.call_soon_threadsafe(_drop, writer)
+
+
+def _drop(writer: asyncio.StreamWriter) -> None:
+    """Close a connection now. Not `close()`: over TLS that waits for the server's close_notify
+    (up to 30 s), and the loop may end first; no connection dropped here owes the server one."""
+    writer.transport.abort()
 
 
 def _stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:

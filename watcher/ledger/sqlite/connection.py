@@ -27,6 +27,20 @@ def ledger_path(state_dir: Path) -> Path:
     return state_dir / LEDGER_FILENAME
 
 
+# UPDATE/INSERT ... RETURNING (each transition is one statement) came with SQLite 3.35 (2021).
+MIN_SQLITE: Final = (3, 35, 0)
+
+
+def check_sqlite_version() -> None:
+    """Raises LedgerError when the SQLite library Python links is older than MIN_SQLITE."""
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise LedgerError(
+            f"this Python links SQLite {sqlite3.sqlite_version}; the ledger needs "
+            f"{'.'.join(map(str, MIN_SQLITE))} or newer (a newer Python or distribution), or "
+            "state.backend: postgresql"
+        )
+
+
 class SQLiteDialect:
     """The shared statements on an sqlite3 connection: `?` placeholders as they are."""
 
@@ -70,6 +84,7 @@ class SQLiteBackend:
                 a newer aihub-watcher.
         """
         path = Path(path)
+        check_sqlite_version()
         backend = cls(path, _connect(path, str(path), uri=False), readonly=False)
         try:
             backend._setup_writable()
