@@ -267,18 +267,20 @@ def test_a_passed_send_deadline_sends_nothing(scripted):
 
 
 def test_https_is_verified_with_the_clients_trust(scripted, self_signed: tuple[Path, Path]):
-    """An unknown certificate fails the connect (nothing sent); with it as ca_bundle the POST
-    goes through over TLS."""
+    """An unknown certificate fails the connect (nothing sent); with it as ca_bundle the POSTs
+    go through over one kept-alive TLS connection."""
     cert, key = self_signed
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = scripted([("answer", _answer())], context)
+    server = scripted([("answer", _answer())] * 3, context)
     with pytest.raises(HubTransportError) as info:
         _post(server.url("https"))
     assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
     assert not isinstance(info.value, HubAmbiguousError)
-    (run,) = _post(server.url("https"), ca_bundle=str(cert))
-    assert run.id == "run-1" and len(server.requests) == 1
+    runs = _post(server.url("https"), times=3, ca_bundle=str(cert))
+    assert [r.id for r in runs] == ["run-1"] * 3 and len(server.requests) == 3
+    # One TLS connection for the three (the refused one was the first): no handshake per POST.
+    assert server.accepted == 2
 
 
 def test_a_proxy_in_the_environment_or_a_test_transport_means_no_loop_poster(monkeypatch):
