@@ -4,6 +4,7 @@ read from another thread while the loop runs (as the HTTP thread does)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -131,5 +132,39 @@ def test_a_rule_outside_its_active_hours_scrapes_as_closed(rig: Rig):
             assert 'aihub_watcher_schedule_open{rule="other"} 1.0' in text
         finally:
             endpoint.stop()
+
+    run(scenario)
+
+
+def test_drop_counts_are_read_off_the_loop_from_their_own_connection(rig: Rig, monkeypatch):
+    """Counting every row of a large ledger takes a while (0.2 s at 300,000 rows): a scrape
+    reads the counts on its own thread, from a read-only connection to the file, so the loop
+    goes on submitting meanwhile; the counts are the committed ones."""
+    counted_on: list[tuple[int, bool]] = []
+    real = app_metrics.state_counts
+
+    def spy(ledger, now):
+        counted_on.append((threading.get_ident(), ledger.readonly))
+        return real(ledger, now)
+
+    monkeypatch.setattr(app_metrics, "state_counts", spy)
+
+    async def scenario() -> None:
+        p = rig.build()
+        endpoint = MetricsEndpoint(asyncio.get_running_loop())
+        endpoint.start(_config(rig), p)
+        assert endpoint._server is not None
+        try:
+            for name in ("b1", "b2"):
+                await p.on_ready(rig.make_drop(name))
+            p.intake.flush()
+            url = f"http://127.0.0.1:{endpoint._server.port}/metrics"
+            _status, text = await asyncio.to_thread(_get, url)
+            assert 'aihub_watcher_drops{rule="main",state="ready"} 2.0' in text
+        finally:
+            endpoint.stop()
+        assert counted_on and all(
+            ident != threading.get_ident() and readonly for ident, readonly in counted_on
+        )
 
     run(scenario)

@@ -1,15 +1,20 @@
 """The metrics listener of a running daemon: the recorder, the scrape snapshot and /healthz.
 
-The HTTP thread never touches the pipeline or the ledger itself: each scrape and each health
-check hops onto the event loop for one short read (the loop owns SQLite) and waits at most
-LOOP_ANSWER_S for it. Imports the pipeline, the ledger's core types and `watcher.metrics`.
+The HTTP thread never touches the pipeline itself: each scrape and each health check hops onto
+the event loop for what it reads there and waits at most LOOP_ANSWER_S for it. The drop counts,
+one read of every row (0.2 s at 300,000 rows), are read on the HTTP thread from a read-only
+connection of their own to the SQLite file (WAL: it never waits for the daemon's writes, nor
+they for it); on a PostgreSQL ledger they are read on the loop. Imports the pipeline, the
+ledger and `watcher.metrics`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +25,7 @@ import structlog
 from watcher.config import Config
 from watcher.config.schedule import is_open
 from watcher.errors import LedgerError, StartupError
-from watcher.ledger import state_counts
+from watcher.ledger import Ledger, state_counts
 from watcher.metrics.recorder import PrometheusMetrics
 from watcher.metrics.server import MetricsServer
 from watcher.metrics.snapshot import Health, Snapshot
@@ -48,6 +53,9 @@ class MetricsEndpoint:
         self.recorder = PrometheusMetrics()
         self._pipeline: Pipeline | None = None
         self._server: MetricsServer | None = None
+        # The counts' own read-only connection (SQLite), opened at the first scrape.
+        self._reader: Ledger | None = None
+        self._reader_lock = threading.Lock()
 
     def start(self, config: Config, pipeline: Pipeline) -> None:
         """Bind `metrics.listen` and serve on a thread.
@@ -75,15 +83,47 @@ class MetricsEndpoint:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     # --- called on the HTTP thread ----------------------------------------------------------
 
     def snapshot(self) -> Snapshot | None:
-        """The scrape-time values, or None when the loop does not answer in time."""
+        """The scrape-time values, or None when the loop does not answer in time or the ledger
+        cannot be read."""
         try:
-            return self._on_loop(self._take_snapshot)
+            with self._reader_lock:
+                reader = self._counts_reader()
+                if reader is None:
+                    return self._on_loop(lambda: self._take_snapshot(counts=True))
+                snap = self._on_loop(lambda: self._take_snapshot(counts=False))
+                try:
+                    counts = tuple(state_counts(reader, snap.now))
+                except LedgerError:
+                    self._reader = None  # opened again at the next scrape
+                    reader.close()
+                    raise
+                return dataclasses.replace(snap, counts=counts)
         except (TimeoutError, RuntimeError, LedgerError):
             return None
+
+    def _counts_reader(self) -> Ledger | None:
+        """The read-only connection to the SQLite ledger (None for PostgreSQL). Under
+        `_reader_lock`: the HTTP server answers each scrape on a thread of its own.
+
+        Raises:
+            LedgerError: the file cannot be opened read-only.
+        """
+        if self._reader is None:
+            pipeline = self._pipeline
+            assert pipeline is not None  # started
+            path = pipeline.state.ledger.path
+            if path is None:
+                return None
+            self._reader = Ledger.open_readonly(path)
+        return self._reader
 
     def health(self) -> Health:
         try:
@@ -114,7 +154,7 @@ class MetricsEndpoint:
 
     # --- run on the loop --------------------------------------------------------------------
 
-    def _take_snapshot(self) -> Snapshot:
+    def _take_snapshot(self, *, counts: bool) -> Snapshot:
         pipeline, now = self._pipeline, time.time()
         assert pipeline is not None  # started
         # The submit loop reads schedules on the pipeline's clock; so does this.
@@ -124,7 +164,7 @@ class MetricsEndpoint:
         )
         return Snapshot(
             now=now,
-            counts=tuple(state_counts(pipeline.state.ledger, now)),
+            counts=tuple(state_counts(pipeline.state.ledger, now)) if counts else (),
             rules=tuple(pipeline.state.rules),
             states=_STATES,
             paused=pipeline.paused,
