@@ -67,6 +67,20 @@ def write_config(
     return path
 
 
+def run_cli(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m watcher ARGS` as a user runs it: its output as text, its exit code unchecked."""
+    return subprocess.run(
+        [sys.executable, "-m", "watcher", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def make_drop(watch: Path, name: str, files: int = 2, size: int = 100) -> Path:
     """Build a complete folder drop beside `watch`, then rename it in at once."""
     staging = watch.parent / ".staging" / name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,19 +13,12 @@ import httpx
 import pytest
 
 from tests.conftest import load_openapi_spec
+from tests.daemon_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "watcher", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+cli = run_cli
 
 
 def test_version_and_help():

@@ -25,6 +25,15 @@ def sim(token: str) -> Iterator[Any]:
         yield s
 
 
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Path]:
+    """A watched folder, a state_dir and the folders post-run actions move drops into."""
+    out = {name: tmp_path / name for name in ("watch", "state", "done", "failed")}
+    for path in out.values():
+        path.mkdir()
+    return out
+
+
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import wait_until
 from tests.daemon_helpers import (
@@ -16,19 +13,12 @@ from tests.daemon_helpers import (
     input_dir,
     ledger_states,
     make_drop,
+    run_cli,
     runs_by_input_dir,
     wait_all_complete,
     wait_runs,
     write_config,
 )
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> dict[str, Path]:
-    out = {name: tmp_path / name for name in ("watch", "state", "done", "failed")}
-    for path in out.values():
-        path.mkdir()
-    return out
 
 
 def start(config: Path, token: str) -> DaemonProcess:
@@ -238,13 +228,7 @@ def test_post_run_actions_wait_for_terminal_status(sim, dirs, tmp_path, token):
 
 
 def _cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "watcher", *args, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_cli(*args, "-c", str(config))
 
 
 def test_status_and_retry_commands(sim, dirs, tmp_path, token):

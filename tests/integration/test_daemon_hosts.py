@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from tests.daemon_helpers import (
     input_dir,
     ledger_states,
     make_drop,
+    run_cli,
     runs_by_input_dir,
     wait_all_complete,
     wait_runs,
@@ -39,13 +38,8 @@ def _host(sim: Any, tmp_path: Path, watch: Path, dsn: str, name: str) -> Path:
 
 
 def _status(config: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "watcher", "status", "--json", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    out = run_cli("status", "--json", "-c", str(config))
+    assert out.returncode == 0, out.stderr
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 

@@ -7,11 +7,6 @@ under CI=true they fail.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 
 from tests.conftest import wait_until
 from tests.daemon_helpers import (
@@ -19,6 +14,7 @@ from tests.daemon_helpers import (
     input_dir,
     ledger_states,
     make_drop,
+    run_cli,
     runs_by_input_dir,
     wait_all_complete,
     wait_runs,
@@ -28,27 +24,9 @@ from tests.daemon_helpers import (
 PASSWORD = "pw-of-the-ledger-99"
 
 
-@pytest.fixture
-def dirs(tmp_path: Path) -> dict[str, Path]:
-    out = {name: tmp_path / name for name in ("watch", "state")}
-    for path in out.values():
-        path.mkdir()
-    return out
-
-
 def _with_password(dsn: str) -> str:
     # Trust auth ignores it; it is there to show it never reaches a log line or `status`.
     return dsn.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "watcher", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_the_daemon_runs_on_postgresql(sim, dirs, tmp_path, token, pg_dsn):
@@ -72,7 +50,7 @@ def test_the_daemon_runs_on_postgresql(sim, dirs, tmp_path, token, pg_dsn):
     assert daemon.stop() == 0
     assert runs_by_input_dir(sim) == {input_dir(n): 1 for n in names}
     assert not (dirs["state"] / "ledger.sqlite3").exists()
-    status = _cli("status", "-c", str(config))
+    status = run_cli("status", "-c", str(config))
     assert status.returncode == 0 and "5 drops: complete 5" in status.stdout
     assert PASSWORD not in daemon.output() + status.stdout + status.stderr
 
@@ -99,15 +77,17 @@ def test_migrate_then_the_postgresql_daemon_posts_nothing_again(sim, dirs, tmp_p
         what="both runs submitted",
     )
     # While the daemon holds the state_dir, migrate refuses.
-    refused = _cli("ledger", "migrate", "-c", str(sqlite_config), "--to", pg_dsn)
+    refused = run_cli("ledger", "migrate", "-c", str(sqlite_config), "--to", pg_dsn)
     assert refused.returncode == 2 and "stop the daemon" in refused.stderr
     assert daemon.stop() == 0
     assert {ledger_states(sqlite_config)[n] for n in running} == {"submitted"}
 
-    migrated = _cli("ledger", "migrate", "-c", str(sqlite_config), "--to", _with_password(pg_dsn))
+    migrated = run_cli(
+        "ledger", "migrate", "-c", str(sqlite_config), "--to", _with_password(pg_dsn)
+    )
     assert migrated.returncode == 0, migrated.stderr
     assert "copied 4 drops" in migrated.stdout and PASSWORD not in migrated.stdout
-    again = _cli("ledger", "migrate", "-c", str(sqlite_config), "--to", pg_dsn)
+    again = run_cli("ledger", "migrate", "-c", str(sqlite_config), "--to", pg_dsn)
     assert again.returncode == 1 and "already holds 4 drops" in again.stderr
 
     sim.options.run_seconds = 0
@@ -126,5 +106,5 @@ def test_migrate_then_the_postgresql_daemon_posts_nothing_again(sim, dirs, tmp_p
     wait_all_complete(pg_config, [*done, *running, "sentinel"], timeout=40)
     assert daemon.stop() == 0
     assert runs_by_input_dir(sim) == {input_dir(n): 1 for n in [*done, *running, "sentinel"]}
-    status = json.loads(_cli("status", "--json", "-c", str(pg_config)).stdout)
+    status = json.loads(run_cli("status", "--json", "-c", str(pg_config)).stdout)
     assert {d["drop"] for d in status["drops"]} == {*done, *running, "sentinel"}

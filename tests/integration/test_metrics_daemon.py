@@ -10,21 +10,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_until
 from tests.daemon_helpers import DaemonProcess, input_dir, make_drop, wait_runs, write_config
 
 METRICS_ON = {"metrics": {"listen": "127.0.0.1:0"}}
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> dict[str, Path]:
-    out = {name: tmp_path / name for name in ("watch", "state")}
-    for path in out.values():
-        path.mkdir()
-    return out
 
 
 def get(url: str) -> tuple[int, str]:
