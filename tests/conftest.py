@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,16 @@ def load_openapi_spec() -> dict[str, Any]:
     with OPENAPI_PATH.open(encoding="utf-8") as f:
         spec: dict[str, Any] = yaml.safe_load(f)
     return spec
+
+
+def http_get(url: str, *, timeout: float = 10) -> tuple[int, str]:
+    """(status, body) of a GET on loopback; an error status is an answer, not an exception."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read().decode()
 
 
 def wait_until(

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import signal
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import http_get as get
 from tests.conftest import wait_until
 from tests.daemon_helpers import DaemonProcess, input_dir, make_drop, wait_runs, write_config
 
 METRICS_ON = {"metrics": {"listen": "127.0.0.1:0"}}
-
-
-def get(url: str) -> tuple[int, str]:
-    """(status, body) of a GET; a 503 is an answer, not an error."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read().decode()
 
 
 def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

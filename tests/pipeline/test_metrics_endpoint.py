@@ -4,20 +4,21 @@ read from another thread while the loop runs (as the HTTP thread does)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
 
 import pytest
 import yaml
 
+from tests.conftest import http_get
 from tests.pipeline.conftest import Rig, run, running, until
 from watcher.app import metrics as app_metrics
 from watcher.app.metrics import MetricsEndpoint
 from watcher.config import parse_config
 from watcher.metrics.snapshot import Health
-from watcher.pipeline import submit, track
+from watcher.pipeline import Pipeline, submit, track
 
 FAST_BEAT_S = 0.05
 
@@ -38,6 +39,18 @@ def _config(rig: Rig):
     )
 
 
+@contextlib.contextmanager
+def serving(rig: Rig, p: Pipeline) -> Iterator[tuple[MetricsEndpoint, str]]:
+    """The endpoint of `p` listening on a free loopback port, and its base URL."""
+    endpoint = MetricsEndpoint(asyncio.get_running_loop())
+    endpoint.start(_config(rig), p)
+    assert endpoint._server is not None
+    try:
+        yield endpoint, f"http://127.0.0.1:{endpoint._server.port}"
+    finally:
+        endpoint.stop()
+
+
 def test_health_names_a_pause_and_a_stuck_loop(rig: Rig):
     """200 ok while the loops beat; 503 naming the auth error while paused; 503 naming the
     loop that stopped beating."""
@@ -45,9 +58,7 @@ def test_health_names_a_pause_and_a_stuck_loop(rig: Rig):
 
     async def scenario() -> None:
         p = rig.build(token="wrong-token-123")
-        endpoint = MetricsEndpoint(asyncio.get_running_loop())
-        endpoint.start(_config(rig), p)
-        try:
+        with serving(rig, p) as (endpoint, _base):
             async with running(p.submitter.run(), p.tracker.run()) as tasks:
                 await until(lambda: set(p.state.beats) == {"submit", "track"})
                 assert await asyncio.to_thread(endpoint.health) == Health(True)
@@ -64,19 +75,8 @@ def test_health_names_a_pause_and_a_stuck_loop(rig: Rig):
                     await asyncio.sleep(FAST_BEAT_S)
                     health = await asyncio.to_thread(endpoint.health)
                 assert health == Health(False, "loops not beating for 0.3s: track")
-        finally:
-            endpoint.stop()
 
     run(scenario)
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read().decode()
 
 
 def test_a_blocked_loop_is_unhealthy_and_scrapes_still_answer(rig: Rig):
@@ -85,26 +85,20 @@ def test_a_blocked_loop_is_unhealthy_and_scrapes_still_answer(rig: Rig):
 
     async def scenario() -> None:
         p = rig.build()
-        endpoint = MetricsEndpoint(asyncio.get_running_loop())
-        endpoint.start(_config(rig), p)
-        assert endpoint._server is not None
-        base = f"http://127.0.0.1:{endpoint._server.port}"
-        try:
+        with serving(rig, p) as (endpoint, base):
             await p.on_ready(rig.make_drop("b1"))
             p.intake.flush()
             loop = asyncio.get_running_loop()
             health = loop.run_in_executor(None, endpoint.health)
-            scrape = loop.run_in_executor(None, _get, base + "/metrics")
+            scrape = loop.run_in_executor(None, http_get, base + "/metrics")
             time.sleep(0.8)  # the loop is blocked: nothing above can be answered on it
             assert await health == Health(False, "the event loop did not answer within 0.3s")
             status, text = await scrape
             assert status == 200 and "# TYPE aihub_watcher_submissions_total counter" in text
             assert "aihub_watcher_drops{" not in text and "aihub_watcher_hub_paused 0" not in text
-            status, text = await asyncio.to_thread(_get, base + "/metrics")
+            status, text = await asyncio.to_thread(http_get, base + "/metrics")
             assert 'aihub_watcher_drops{rule="main",state="ready"} 1.0' in text
             assert 'aihub_watcher_queue_depth{rule="main"} 1.0' in text
-        finally:
-            endpoint.stop()
 
     run(scenario)
 
@@ -122,16 +116,10 @@ def test_a_rule_outside_its_active_hours_scrapes_as_closed(rig: Rig):
 
     async def scenario() -> None:
         p = rig.build()
-        endpoint = MetricsEndpoint(asyncio.get_running_loop())
-        endpoint.start(_config(rig), p)
-        assert endpoint._server is not None
-        try:
-            url = f"http://127.0.0.1:{endpoint._server.port}/metrics"
-            _status, text = await asyncio.to_thread(_get, url)
+        with serving(rig, p) as (_endpoint, base):
+            _status, text = await asyncio.to_thread(http_get, base + "/metrics")
             assert 'aihub_watcher_schedule_open{rule="main"} 0.0' in text
             assert 'aihub_watcher_schedule_open{rule="other"} 1.0' in text
-        finally:
-            endpoint.stop()
 
     run(scenario)
 
@@ -151,18 +139,12 @@ def test_drop_counts_are_read_off_the_loop_from_their_own_connection(rig: Rig, m
 
     async def scenario() -> None:
         p = rig.build()
-        endpoint = MetricsEndpoint(asyncio.get_running_loop())
-        endpoint.start(_config(rig), p)
-        assert endpoint._server is not None
-        try:
+        with serving(rig, p) as (_endpoint, base):
             for name in ("b1", "b2"):
                 await p.on_ready(rig.make_drop(name))
             p.intake.flush()
-            url = f"http://127.0.0.1:{endpoint._server.port}/metrics"
-            _status, text = await asyncio.to_thread(_get, url)
+            _status, text = await asyncio.to_thread(http_get, base + "/metrics")
             assert 'aihub_watcher_drops{rule="main",state="ready"} 2.0' in text
-        finally:
-            endpoint.stop()
         assert counted_on and all(
             ident != threading.get_ident() and readonly for ident, readonly in counted_on
         )
