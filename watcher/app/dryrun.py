@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import structlog
 
-from watcher.app.ledgers import open_ledger
+from watcher.app.ledgers import no_ledger_yet, open_ledger
 from watcher.config import Config
 from watcher.errors import LedgerError
 from watcher.hub.client import HubClient
-from watcher.ledger import ledger_path
 from watcher.pipeline.dryrun import DryRunPipeline
 
 log = structlog.get_logger("watcher.daemon")
@@ -25,7 +24,7 @@ def open_dry_run(config: Config, client: HubClient) -> DryRunPipeline:
 
 def known_drops(config: Config) -> set[tuple[str, str]]:
     """(rule, drop) of every live row of the real ledger, read-only; empty when there is none."""
-    if config.state.backend == "sqlite" and not ledger_path(config.state_dir).exists():
+    if no_ledger_yet(config):
         return set()
     try:
         ledger = open_ledger(config, readonly=True)

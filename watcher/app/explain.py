@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from watcher.app.ledgers import open_ledger
+from watcher.app.ledgers import no_ledger_yet, open_ledger
 from watcher.app.locate import Located, locate, match_rule
 from watcher.app.readiness import (
     Blocker,
@@ -297,7 +297,7 @@ def _explain_gone(config: Config, rule: Rule, drop: str, base: dict[str, Any]) -
 
 def _last_archived(config: Config, rule: str, drop: str) -> Drop | None:
     """The most recently updated archived row of (rule, drop), read-only; None if none."""
-    if config.state.backend == "sqlite" and not ledger_path(config.state_dir).exists():
+    if no_ledger_yet(config):
         return None
     try:
         with open_ledger(config, readonly=True) as ledger:
@@ -309,9 +309,8 @@ def _last_archived(config: Config, rule: str, drop: str) -> Drop | None:
 
 def read_ledger(config: Config, rule: str, drop: str) -> tuple[Drop | None, str | None]:
     """The live ledger row of (rule, drop), read-only; None with a note when there is none."""
-    path = ledger_path(config.state_dir)
-    if config.state.backend == "sqlite" and not path.exists():
-        return None, f"not seen yet (no ledger at {path})"
+    if no_ledger_yet(config):
+        return None, f"not seen yet (no ledger at {ledger_path(config.state_dir)})"
     try:
         with open_ledger(config, readonly=True) as ledger:
             row = ledger.find_active(rule, drop)

@@ -30,6 +30,12 @@ def open_ledger(config: Config, *, readonly: bool = False, create: bool = False)
     return Ledger(ledger_path(config.state_dir))
 
 
+def no_ledger_yet(config: Config) -> bool:
+    """True when the config's ledger is an SQLite file that does not exist yet (the daemon
+    never ran with this state_dir): a reader has nothing to open."""
+    return config.state.backend == "sqlite" and not ledger_path(config.state_dir).exists()
+
+
 def host_id(config: Config) -> str:
     """This host's name on a shared ledger: state.host_id, else the host name."""
     return config.state.host_id or socket.gethostname()

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from watcher.app.lock import StateDirLock
 from watcher.config import Config
+from watcher.config.keys_state import DSN_SCHEMES
 from watcher.errors import AlreadyRunningError, LedgerError
 from watcher.ledger import Ledger, ledger_path
-
-DSN_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,13 +91,13 @@ class HubClient:
         self._sender = Sender(self._pool, secret=token, pool_timeout_s=timeout_s)
         self._batches = BatchClient(self._sender)
         self._poster: LoopPoster | None = None
-        if self._pool.direct_ssl is not None:
+        if self._pool.direct:
             self._poster = LoopPoster(
                 base_url=self._base_url,
                 headers=headers,
                 timeout_s=timeout_s,
                 connect_timeout_s=connect_timeout_s,
-                ssl_context=self._pool.direct_ssl[0],
+                ssl_context=self._pool.ssl_context,
                 secret=token,
                 size=max_connections,
             )

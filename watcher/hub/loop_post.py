@@ -11,8 +11,8 @@ sets none); TLS verified with the pool's own `ssl.SSLContext`; the connect timeo
 client's timeout for sending and for the answer together. Every failure is the `Hub*` error the
 threaded path raises: a connection that cannot be made is `HubTransportError` (nothing was sent),
 a failure after the first byte went out is `HubAmbiguousError`, a status is judged by
-`raise_for_status`, a 2xx body as `json_body` and `Run.from_json` judge it. Only for a pool that
-talks directly to the server (no proxy, no test transport: `ConnectionPool.direct_ssl`).
+`raise_for_status`, a 2xx body by `decode_json` and `Run.from_json`. Only for a pool that
+talks directly to the server (no proxy, no test transport: `ConnectionPool.direct`).
 
 Imports only `watcher.hub` and the core.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import select
 import ssl
 import time
@@ -33,13 +32,12 @@ import httpx
 from watcher.hub.errors import (
     HubAmbiguousError,
     HubNotSentError,
-    HubResponseError,
     HubTransportError,
 )
 from watcher.hub.models import Run
 from watcher.hub.requests import run_request
 from watcher.hub.translate import raise_for_status
-from watcher.hub.wire import dump_body
+from watcher.hub.wire import decode_json, dump_body
 from watcher.redact import scrub
 
 __all__ = ["LoopPoster"]
@@ -141,12 +139,7 @@ class LoopPoster:
             plain = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
             resp = httpx.Response(status, headers=plain, content=content)
             raise_for_status(resp, _METHOD, req.path, secret=self._secret)
-        try:
-            decoded: object = json.loads(content)
-        except (ValueError, UnicodeDecodeError):
-            raise HubResponseError(
-                f"HTTP {status} body is not JSON", method=_METHOD, path=req.path
-            ) from None
+        decoded = decode_json(content, status, _METHOD, req.path)
         return Run.from_json(decoded, method=_METHOD, path=req.path)
 
     async def _connection(self, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

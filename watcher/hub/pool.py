@@ -78,11 +78,10 @@ class ConnectionPool:
             )
             for own in transports
         )
-        # What `LoopPoster` needs to talk to the server the same way, or None (proxy, test
-        # transport): then only the clients are used.
-        self.direct_ssl: tuple[ssl.SSLContext | None] | None = (
-            (context if httpx.URL(base_url).scheme == "https" else None,) if direct else None
-        )
+        # Whether the connections go straight to the server (no proxy, no test transport), and
+        # with which TLS context: what `LoopPoster` needs to talk to it the same way.
+        self.direct = direct
+        self.ssl_context = context
         self._direct = {
             id(client): own
             for client, own in zip(self._clients, transports, strict=True)

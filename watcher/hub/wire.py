@@ -133,11 +133,20 @@ def json_body(resp: httpx.Response, method: str, path: str) -> object:
     Raises:
         HubResponseError: the body is not JSON.
     """
+    return decode_json(resp.content, resp.status_code, method, path)
+
+
+def decode_json(content: bytes, status: int, method: str, path: str) -> object:
+    """`content` (the body of a `status` answer) decoded as JSON.
+
+    Raises:
+        HubResponseError: the body is not JSON.
+    """
     try:
-        data: object = json.loads(resp.content)
+        data: object = json.loads(content)
     except (ValueError, UnicodeDecodeError):
         raise HubResponseError(
-            f"HTTP {resp.status_code} body is not JSON", method=method, path=path
+            f"HTTP {status} body is not JSON", method=method, path=path
         ) from None
     return data
 

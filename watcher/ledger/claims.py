@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from watcher.errors import LedgerError
@@ -120,9 +120,10 @@ class Claims:
                 {"claimed_by": self.host, "lease_until": now + self.lease_s, "claim_epoch": epoch},
             )
             self._held[d.id] = epoch
-            claimed = rows.get(d.id)
-            assert claimed is not None
-            out.append(claimed)
+            # The row as just written (it is locked): no read back.
+            out.append(
+                replace(d, claimed_by=self.host, lease_until=now + self.lease_s, claim_epoch=epoch)
+            )
         return out
 
     def claim_one(self, rows: Rows, drop_id: str) -> bool:
@@ -172,9 +173,6 @@ class Claims:
             f"ledger.{op}: drop {drop_id} is no longer this host's claim: {why}; not applied",
             drop_id=drop_id,
         )
-
-    def forget(self, drop_id: str) -> None:
-        self._held.pop(drop_id, None)
 
     def beat(self, rows: Rows) -> int:
         """Our heartbeat; extends our unexpired leases; returns how many."""

@@ -7,7 +7,6 @@ package; never config, hub, fs, pipeline or detect.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -145,18 +144,14 @@ class Ledger(LedgerBase):
         """Record the intent to POST (ready -> submitting), durable before the request is sent.
         input_dir/deployment_id, when given, replace the stored ones (the rule changed). On a
         shared ledger the drop must be this host's claim; it records the host as submitter."""
-        with self._backend.write() as rows:
-            begun = self._write(
-                transitions.begin_submit,
-                drop_id,
-                now=now,
-                input_dir=input_dir,
-                deployment_id=deployment_id,
-            )
-            if self._claims is None:
-                return begun
-            rows.update(drop_id, {"submitted_by": self._claims.host})
-            return dataclasses.replace(begun, submitted_by=self._claims.host)
+        return self._write(
+            transitions.begin_submit,
+            drop_id,
+            now=now,
+            input_dir=input_dir,
+            deployment_id=deployment_id,
+            submitted_by=self.host,
+        )
 
     def begin_submit_many(self, drop_ids: Iterable[str], *, now: float) -> list[Drop]:
         """`begin_submit` for each id in ONE transaction (all or nothing)."""

@@ -234,8 +234,9 @@ def begin_submit(
     now: float,
     input_dir: str | None,
     deployment_id: str | None,
+    submitted_by: str | None = None,
 ) -> Drop:
-    """ready -> submitting: a new attempt_id, intent_at=now, attempts+1."""
+    """ready -> submitting: a new attempt_id, intent_at=now, attempts+1, the submitting host."""
     values: dict[str, object] = {
         "state": DropState.SUBMITTING.value,
         "attempt_id": uuid.uuid4().hex,
@@ -243,11 +244,8 @@ def begin_submit(
         "next_attempt_at": None,
         "updated_at": now,
     }
-    # None keeps the stored value.
-    if input_dir is not None:
-        values["input_dir"] = input_dir
-    if deployment_id is not None:
-        values["deployment_id"] = deployment_id
+    given = {"input_dir": input_dir, "deployment_id": deployment_id, "submitted_by": submitted_by}
+    values.update((k, v) for k, v in given.items() if v is not None)  # None keeps the stored one
     return _transition(rows, drop_id, "begin_submit", values, add={"attempts": 1})
 
 

@@ -9,7 +9,8 @@ hub adapter.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -40,17 +41,9 @@ class HubCalls:
 
     async def call(self, request: Callable[[HubClient], T]) -> T:
         """`request(client)` on a worker thread, e.g. `call(lambda c: c.get_run(run_id))`."""
-        client = self._client
-        key = id(client)
-        self._inflight[key] = self._inflight.get(key, 0) + 1
-        try:
+        with self._using() as client:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, request, client)
-        finally:
-            self._inflight[key] -= 1
-            if not self._inflight[key]:
-                del self._inflight[key]
-                self._close_if_retired(key)
 
     @property
     def posts_on_loop(self) -> bool:
@@ -61,14 +54,21 @@ class HubCalls:
     async def post_run(self, request: Callable[[LoopPoster], Awaitable[T]]) -> T:
         """`request(poster)` awaited on the loop, with the current client's `LoopPoster` (only
         when `posts_on_loop`); the client is kept open until it returns, as for `call`."""
+        with self._using() as client:
+            poster = client.loop_poster
+            if poster is None:
+                raise RuntimeError("post_run needs a client with a loop poster (posts_on_loop)")
+            return await request(poster)
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[HubClient]:
+        """The current client, counted in flight for the block: a retired one closes when its
+        last call ends."""
         client = self._client
-        poster = client.loop_poster
-        if poster is None:
-            raise RuntimeError("post_run needs a client with a loop poster (posts_on_loop)")
         key = id(client)
         self._inflight[key] = self._inflight.get(key, 0) + 1
         try:
-            return await request(poster)
+            yield client
         finally:
             self._inflight[key] -= 1
             if not self._inflight[key]:
