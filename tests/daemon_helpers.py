@@ -67,6 +67,13 @@ def write_config(
     return path
 
 
+def start_daemon(config: Path, token: str) -> DaemonProcess:
+    """The daemon on `config` with the simulator's token (AIHUB_TEST_TOKEN), once READY."""
+    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
+    daemon.wait_ready()
+    return daemon
+
+
 def run_cli(
     *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

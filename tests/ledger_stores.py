@@ -21,7 +21,6 @@ import pytest
 from watcher.ledger import Ledger
 
 PG_URL = os.environ.get("AIHUB_WATCHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-BACKENDS = ("sqlite", "postgresql")
 
 
 @functools.cache
@@ -83,12 +82,6 @@ class Store:
             return Ledger.on_postgres(self.dsn)
         assert self.path is not None
         return Ledger(self.path)
-
-    def config_yaml(self) -> str:
-        """The `state:` block of a config file for this store."""
-        if self.dsn is None:
-            return ""
-        return f'state:\n  backend: postgresql\n  dsn: "{self.dsn}"\n'
 
 
 @contextmanager

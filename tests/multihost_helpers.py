@@ -281,9 +281,6 @@ class PrivateCluster:
         """A fast shutdown: open sessions are cut (the hosts see their connections drop)."""
         self._ctl("stop", "-m", "fast")
 
-    def restart(self) -> None:
-        self._ctl("restart", "-m", "fast")
-
     def new_schema(self, name: str) -> str:
         """A fresh schema in the cluster; its DSN (search_path set through `options`)."""
         import psycopg

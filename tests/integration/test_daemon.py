@@ -19,12 +19,9 @@ from tests.daemon_helpers import (
     wait_runs,
     write_config,
 )
-
-
-def start(config: Path, token: str) -> DaemonProcess:
-    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
-    daemon.wait_ready()
-    return daemon
+from tests.daemon_helpers import (
+    start_daemon as start,
+)
 
 
 def assert_exactly_once(sim, names: list[str]) -> None:

@@ -20,6 +20,7 @@ from tests.daemon_helpers import (
     make_drop,
     run_cli,
     runs_by_input_dir,
+    start_daemon,
     wait_all_complete,
     wait_runs,
     write_config,
@@ -76,8 +77,7 @@ def test_a_killed_hosts_runs_are_tracked_on_by_the_other(sim, tmp_path, token, p
     watch.mkdir()
     config_a = _host(sim, tmp_path, watch, pg_dsn, "host-a")
     config_b = _host(sim, tmp_path, watch, pg_dsn, "host-b")
-    a = DaemonProcess(config_a, env={"AIHUB_TEST_TOKEN": token})
-    a.wait_ready()
+    a = start_daemon(config_a, token)
     sim.options.run_seconds = 6  # still running when A dies
     names = [f"k-{i}" for i in range(5)]
     for name in names:
@@ -88,8 +88,7 @@ def test_a_killed_hosts_runs_are_tracked_on_by_the_other(sim, tmp_path, token, p
         what="every run submitted by host-a",
     )
     a.kill()
-    b = DaemonProcess(config_b, env={"AIHUB_TEST_TOKEN": token})
-    b.wait_ready()
+    b = start_daemon(config_b, token)
     b.wait_for("claim.tracking", count=len(names), timeout=30)
     wait_all_complete(config_b, names, timeout=40)
     assert b.stop() == 0
@@ -109,8 +108,7 @@ def test_a_frozen_host_wakes_to_find_its_runs_taken_over(sim, tmp_path, token, p
     watch.mkdir()
     config_a = _host(sim, tmp_path, watch, pg_dsn, "host-a")
     config_b = _host(sim, tmp_path, watch, pg_dsn, "host-b")
-    a = DaemonProcess(config_a, env={"AIHUB_TEST_TOKEN": token})
-    a.wait_ready()
+    a = start_daemon(config_a, token)
     sim.options.run_seconds = 5  # still running while A is frozen
     names = [f"z-{i}" for i in range(5)]
     for name in names:
@@ -122,8 +120,7 @@ def test_a_frozen_host_wakes_to_find_its_runs_taken_over(sim, tmp_path, token, p
     )
     a.signal(signal.SIGSTOP)
     try:
-        b = DaemonProcess(config_b, env={"AIHUB_TEST_TOKEN": token})
-        b.wait_ready()
+        b = start_daemon(config_b, token)
         b.wait_for("claim.tracking", count=len(names), timeout=30)
         wait_all_complete(config_b, names, timeout=40)
     finally:

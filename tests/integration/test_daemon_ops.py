@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
-from tests.daemon_helpers import DaemonProcess, input_dir, make_drop, wait_runs, write_config
+from tests.daemon_helpers import (
+    DaemonProcess,
+    input_dir,
+    make_drop,
+    start_daemon,
+    wait_runs,
+    write_config,
+)
 
 
 class NotifySocket:
@@ -92,8 +99,7 @@ def test_the_token_is_masked_even_in_a_drop_name(sim, tmp_path, token):
     config = write_config(
         tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=tmp_path / "s"
     )
-    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
-    daemon.wait_ready()
+    daemon = start_daemon(config, token)
     name = f"scan-{token}"
     make_drop(watch, name)
     wait_runs(sim, {input_dir(name)})
@@ -112,8 +118,7 @@ def test_a_folder_name_that_is_not_utf8_costs_no_other_drop(sim, tmp_path, token
     config = write_config(
         tmp_path / "c.yaml", hub_url=sim.url, watch=watch, state_dir=tmp_path / "s"
     )
-    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
-    daemon.wait_ready()
+    daemon = start_daemon(config, token)
     staging = tmp_path / "staging"
     staging.mkdir()
     bad = os.path.join(os.fsencode(staging), b"bad-\xff\xfe")
@@ -128,8 +133,7 @@ def test_a_folder_name_that_is_not_utf8_costs_no_other_drop(sim, tmp_path, token
     (error,) = daemon.wait_for("drop.rejected")
     assert error["drop"] == "bad-\\xff\\xfe" and "not valid UTF-8" in error["error"]
     assert daemon.stop() == 0
-    again = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
-    again.wait_ready()
+    again = start_daemon(config, token)
     make_drop(watch, "after-restart")
     wait_runs(sim, {input_dir("after-restart")})
     assert again.stop() == 0

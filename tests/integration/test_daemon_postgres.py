@@ -10,12 +10,12 @@ import json
 
 from tests.conftest import wait_until
 from tests.daemon_helpers import (
-    DaemonProcess,
     input_dir,
     ledger_states,
     make_drop,
     run_cli,
     runs_by_input_dir,
+    start_daemon,
     wait_all_complete,
     wait_runs,
     write_config,
@@ -40,8 +40,7 @@ def test_the_daemon_runs_on_postgresql(sim, dirs, tmp_path, token, pg_dsn):
         state_dir=dirs["state"],
         state=state,
     )
-    daemon = DaemonProcess(config, env={"AIHUB_TEST_TOKEN": token})
-    daemon.wait_ready()
+    daemon = start_daemon(config, token)
     names = [f"pg-{i}" for i in range(5)]
     for name in names:
         make_drop(dirs["watch"], name)
@@ -61,8 +60,7 @@ def test_migrate_then_the_postgresql_daemon_posts_nothing_again(sim, dirs, tmp_p
     sqlite_config = write_config(
         tmp_path / "sqlite.yaml", hub_url=sim.url, watch=dirs["watch"], state_dir=dirs["state"]
     )
-    daemon = DaemonProcess(sqlite_config, env={"AIHUB_TEST_TOKEN": token})
-    daemon.wait_ready()
+    daemon = start_daemon(sqlite_config, token)
     done = ["done-1", "done-2"]
     for name in done:
         make_drop(dirs["watch"], name)
@@ -98,8 +96,7 @@ def test_migrate_then_the_postgresql_daemon_posts_nothing_again(sim, dirs, tmp_p
         state_dir=dirs["state"],
         state={"backend": "postgresql", "dsn": pg_dsn},
     )
-    daemon = DaemonProcess(pg_config, env={"AIHUB_TEST_TOKEN": token})
-    daemon.wait_ready()
+    daemon = start_daemon(pg_config, token)
     # A sentinel made after the start: once it has run, any re-post would have happened.
     make_drop(dirs["watch"], "sentinel")
     wait_runs(sim, {input_dir("sentinel")})
